@@ -129,3 +129,28 @@ func (e *WrongExpectedVersionError) Error() string {
 
 // Is makes errors.Is(err, ErrWrongExpectedVersion) true.
 func (e *WrongExpectedVersionError) Is(target error) bool { return target == ErrWrongExpectedVersion }
+
+// ErrDuplicateAppend is matched (errors.Is) by every *DuplicateAppendError.
+var ErrDuplicateAppend = errors.New("duplicate append")
+
+// DuplicateAppendError reports an append whose idempotency key was already
+// used. Nothing was written; the fields describe the earlier append.
+type DuplicateAppendError struct {
+	Key    string
+	Stream string
+	// FirstEventID is the id of the first event of the earlier append.
+	FirstEventID string
+	// Result is what the earlier append returned (Version: the version of
+	// its last event).
+	Result AppendResult
+	// RequestHash is the earlier append's Metadata.RequestHash.
+	RequestHash string
+}
+
+// Error implements error.
+func (e *DuplicateAppendError) Error() string {
+	return fmt.Sprintf("idempotency key %q was already used for stream %s", e.Key, e.Stream)
+}
+
+// Is makes errors.Is(err, ErrDuplicateAppend) true.
+func (e *DuplicateAppendError) Is(target error) bool { return target == ErrDuplicateAppend }

@@ -41,11 +41,16 @@ type Event struct {
 // Metadata travels with an event but is not part of the domain fact.
 type Metadata struct {
 	// Actor is the user (or policy, prefixed "policy:") that caused the event.
-	Actor          string `json:"actor,omitempty"`
-	CorrelationID  string `json:"correlationId,omitempty"`
-	CausationID    string `json:"causationId,omitempty"`
+	Actor         string `json:"actor,omitempty"`
+	CorrelationID string `json:"correlationId,omitempty"`
+	CausationID   string `json:"causationId,omitempty"`
+	// IdempotencyKey, on the first event of an append, makes the append
+	// happen at most once: see EventStore.Append.
 	IdempotencyKey string `json:"idempotencyKey,omitempty"`
-	TraceParent    string `json:"traceparent,omitempty"`
+	// RequestHash fingerprints the request that caused the append, so that
+	// a retry with the same idempotency key but another body is told apart.
+	RequestHash string `json:"requestHash,omitempty"`
+	TraceParent string `json:"traceparent,omitempty"`
 }
 
 // EventData is an event proposed for append: the store assigns version,
@@ -118,6 +123,15 @@ type EventStore interface {
 	// matches, and returns only once they are durable. On mismatch it
 	// returns a *WrongExpectedVersionError and writes nothing. An append of
 	// no events checks the expectation only.
+	//
+	// If the first event carries a Metadata.IdempotencyKey that an earlier
+	// append already carried, Append writes nothing and returns a
+	// *DuplicateAppendError describing the earlier append; the key is
+	// recorded in the same transaction as the events.
+	//
+	// RecordedAt is stored with microsecond precision (zero: the store's
+	// clock), in UTC, so that every adapter keeps the same bytes for the
+	// hash chain.
 	Append(ctx context.Context, stream string, expected ExpectedVersion, events ...EventData) (AppendResult, error)
 	// ReadStream returns up to limit events of stream with version ≥
 	// fromVersion, in version order (limit ≤ 0: all). A missing stream
@@ -168,3 +182,6 @@ func ChainHash(prev string, e Event) string {
 	h.Write(b)
 	return hex.EncodeToString(h.Sum(nil))
 }
+
+// NormalizeTime is how every adapter stores RecordedAt: UTC, microseconds.
+func NormalizeTime(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
