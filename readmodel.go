@@ -79,4 +79,8 @@ type TicketReader interface {
 	Stats(ctx context.Context) (Stats, error)
 	// Position returns the store position the read models have reached.
 	Position(ctx context.Context) (int64, error)
+	// WaitFor returns once the read models have reached position (read
+	// your writes: pass the position an append returned). It gives up when
+	// ctx ends, with an EUnavailable error that also wraps ctx's error.
+	WaitFor(ctx context.Context, position int64) error
 }
