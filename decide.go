@@ -3,12 +3,17 @@ package eventdesk
 import (
 	"math"
 	"slices"
+	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Decide returns the events that cmd causes on ticket t, or a typed error
 // (*Error) saying why it is rejected. A command that would change nothing
-// returns no events and no error.
+// returns no events and no error. Commands may be passed as values or as
+// pointers.
 func Decide(t Ticket, cmd Command) ([]Payload, error) {
+	cmd = derefCommand(cmd)
 	switch c := cmd.(type) {
 	case OpenTicket:
 		return decideOpen(t, c)
@@ -26,6 +31,40 @@ func Decide(t Ticket, cmd Command) ([]Payload, error) {
 		return nil, Errorf(EInvalid, "no command")
 	}
 	return nil, Errorf(EInvalid, "unknown command %T", cmd)
+}
+
+// derefCommand turns a pointer to a command into the command (a nil
+// pointer into nil), so that Decide switches on value types only.
+func derefCommand(cmd Command) Command {
+	switch c := cmd.(type) {
+	case *OpenTicket:
+		if c != nil {
+			return *c
+		}
+	case *EditTicket:
+		if c != nil {
+			return *c
+		}
+	case *AssignTicket:
+		if c != nil {
+			return *c
+		}
+	case *ChangeStatus:
+		if c != nil {
+			return *c
+		}
+	case *AddComment:
+		if c != nil {
+			return *c
+		}
+	case *RecordSentiment:
+		if c != nil {
+			return *c
+		}
+	default:
+		return cmd
+	}
+	return nil
 }
 
 func decideOpen(t Ticket, c OpenTicket) ([]Payload, error) {
@@ -218,15 +257,34 @@ func decideComment(t Ticket, c AddComment) ([]Payload, error) {
 	return out, nil
 }
 
+// MaxSentimentLabelLen bounds SentimentScore.Label, in characters.
+const MaxSentimentLabelLen = 32
+
+// decideSentiment records a score. It is allowed in every status (the text
+// of a ticket's last comment is often scored after the ticket was closed)
+// and is idempotent per source event while that source is among the kept
+// MaxSentimentHistory scores; subscribers deduplicate by event id as well.
 func decideSentiment(t Ticket, c RecordSentiment) ([]Payload, error) {
 	if !t.Exists() {
 		return nil, Errorf(ENotFound, "ticket not found")
 	}
-	if c.SourceEventID == "" {
-		return nil, FieldError("sourceEventId", "must not be empty")
+	invalid := &Error{Code: EInvalid, Message: "invalid sentiment", Fields: map[string]string{}}
+	if !ValidID(c.SourceEventID) {
+		invalid.Fields["sourceEventId"] = "must be an event id (a UUID)"
 	}
 	if math.IsNaN(c.Score) || c.Score < -1 || c.Score > 1 {
-		return nil, FieldError("score", "must be between -1 and 1")
+		invalid.Fields["score"] = "must be between -1 and 1"
+	}
+	switch {
+	case !utf8.ValidString(c.Label):
+		invalid.Fields["label"] = "must be valid UTF-8"
+	case utf8.RuneCountInString(c.Label) > MaxSentimentLabelLen:
+		invalid.Fields["label"] = "must be at most 32 characters"
+	case strings.IndexFunc(c.Label, unicode.IsControl) >= 0:
+		invalid.Fields["label"] = "must not contain control characters"
+	}
+	if len(invalid.Fields) > 0 {
+		return nil, invalid
 	}
 	for _, s := range t.Sentiment {
 		if s.SourceEventID == c.SourceEventID {

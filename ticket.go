@@ -2,6 +2,7 @@ package eventdesk
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -238,34 +239,46 @@ func ValidID(s string) bool {
 	return true
 }
 
-// NormalizeTitle trims a title and checks its length and characters.
+// NormalizeTitle trims a title and checks its length and characters. A
+// title is one line: control characters and Unicode line or paragraph
+// separators are refused, and a title of only invisible characters (such as
+// zero-width spaces, which TrimSpace keeps) counts as empty.
 func NormalizeTitle(s string) (string, error) {
+	if !utf8.ValidString(s) {
+		return "", FieldError("title", "must be valid UTF-8")
+	}
 	s = strings.TrimSpace(s)
 	switch n := utf8.RuneCountInString(s); {
-	case !utf8.ValidString(s):
-		return "", FieldError("title", "must be valid UTF-8")
-	case n == 0:
+	case n == 0 || !hasVisible(s):
 		return "", FieldError("title", "must not be empty")
 	case n > MaxTitleLen:
 		return "", FieldError("title", "must be at most 200 characters")
 	}
-	if strings.IndexFunc(s, unicode.IsControl) >= 0 {
-		return "", FieldError("title", "must not contain control characters")
+	if strings.IndexFunc(s, func(r rune) bool { return unicode.IsControl(r) || r == '\u2028' || r == '\u2029' }) >= 0 {
+		return "", FieldError("title", "must not contain control characters or line breaks")
 	}
 	return s, nil
 }
 
+// hasVisible reports whether s contains a character that shows: a letter,
+// mark, number, punctuation or symbol.
+func hasVisible(s string) bool {
+	return strings.IndexFunc(s, func(r rune) bool { return unicode.IsGraphic(r) && !unicode.IsSpace(r) }) >= 0
+}
+
 // NormalizeText checks a description or comment body (field names the
 // field in errors). Surrounding white space is trimmed; line breaks and tabs
-// inside are kept.
+// inside are kept. The size limit applies to the trimmed text, in bytes. A
+// required text must contain a visible character.
 func NormalizeText(field, s string, required bool) (string, error) {
+	if !utf8.ValidString(s) {
+		return "", FieldError(field, "must be valid UTF-8")
+	}
 	s = strings.TrimSpace(s)
 	switch {
-	case !utf8.ValidString(s):
-		return "", FieldError(field, "must be valid UTF-8")
 	case len(s) > MaxTextBytes:
 		return "", FieldError(field, "must be at most 64 KiB")
-	case required && s == "":
+	case required && !hasVisible(s):
 		return "", FieldError(field, "must not be empty")
 	}
 	if strings.IndexFunc(s, func(r rune) bool { return unicode.IsControl(r) && r != '\n' && r != '\t' && r != '\r' }) >= 0 {
@@ -275,21 +288,27 @@ func NormalizeText(field, s string, required bool) (string, error) {
 }
 
 // NormalizeTags lower-cases, trims, de-duplicates and sorts tags, and checks
-// their number and form.
+// their number and form. Duplicates (also those differing only in case) are
+// merged silently; the limit of MaxTags counts distinct tags.
 func NormalizeTags(tags []string) ([]string, error) {
 	seen := make(map[string]bool, len(tags))
 	out := make([]string, 0, len(tags))
 	for _, t := range tags {
+		if !utf8.ValidString(t) {
+			return nil, FieldError("tags", "a tag must be valid UTF-8")
+		}
 		t = strings.ToLower(strings.TrimSpace(t))
 		if t == "" {
 			return nil, FieldError("tags", "a tag must not be empty")
 		}
-		if utf8.RuneCountInString(t) > MaxTagLen || !utf8.ValidString(t) {
-			return nil, FieldError("tags", "a tag must be at most 40 characters")
+		if utf8.RuneCountInString(t) > MaxTagLen {
+			return nil, FieldError("tags", fmt.Sprintf("tag %q is longer than 40 characters", t))
 		}
 		for _, r := range t {
-			if !unicode.IsLetter(r) && !unicode.IsDigit(r) && !strings.ContainsRune("-_.:/+#", r) {
-				return nil, FieldError("tags", "a tag may contain only letters, digits and - _ . : / + #")
+			// Marks are allowed so that decomposed accents ("e" + U+0301)
+			// are as valid as composed ones ("é").
+			if !unicode.IsLetter(r) && !unicode.IsMark(r) && !unicode.IsDigit(r) && !strings.ContainsRune("-_.:/+#", r) {
+				return nil, FieldError("tags", fmt.Sprintf("tag %q may contain only letters, digits and - _ . : / + #", t))
 			}
 		}
 		if !seen[t] {
