@@ -1,6 +1,7 @@
 package eventdesk
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -186,12 +187,17 @@ func CurrentSchema(t string) int { return codecs[t].schema }
 // Encode turns a payload into the parts of an EventData: type, current
 // schema and JSON.
 func Encode(p Payload) (typ string, schema int, data json.RawMessage, err error) {
+	if p == nil {
+		return "", 0, nil, Errorf(EInternal, "encode: no payload")
+	}
 	c, ok := codecs[p.EventType()]
 	if !ok {
 		return "", 0, nil, Errorf(EInternal, "unknown event type %q", p.EventType())
 	}
-	data, err = json.Marshal(p)
-	return p.EventType(), c.schema, data, err
+	if data, err = json.Marshal(p); err != nil {
+		return "", 0, nil, fmt.Errorf("eventdesk: encode %s: %w", p.EventType(), err)
+	}
+	return p.EventType(), c.schema, data, nil
 }
 
 // Upcast returns data raised from schema to the current schema of typ.
@@ -222,6 +228,11 @@ func Decode(e Event) (Payload, error) {
 	data, err := Upcast(e.Type, e.Schema, e.Data)
 	if err != nil {
 		return nil, err
+	}
+	// A payload is a JSON object; "null" would decode silently into a zero
+	// payload and fold into a ticket nobody created.
+	if trimmed := bytes.TrimLeft(data, " \t\r\n"); len(trimmed) == 0 || trimmed[0] != '{' {
+		return nil, Errorf(EInvalid, "decode %s event %s: payload is not a JSON object", e.Type, e.ID)
 	}
 	p := codecs[e.Type].new()
 	if err := json.Unmarshal(data, p); err != nil {

@@ -28,6 +28,8 @@ func Evolve(t Ticket, e Event) (Ticket, error) {
 			return t, Errorf(EInternal, "stream %s is not a ticket stream", e.Stream)
 		}
 		t.ID = id
+	} else if _, ok := p.(TicketCreated); ok {
+		return t, Errorf(EInternal, "event %s of %s creates a ticket that already exists", e.ID, e.Stream)
 	}
 	t = Apply(t, p, e.RecordedAt, e.Metadata.Actor)
 	t.Version = e.Version
