@@ -342,7 +342,7 @@ func TestDecideEditTicket(t *testing.T) {
 		{name: "every problem at once", given: in("closed"),
 			when: eventdesk.EditTicket{
 				Title: ptr("a\x7f"), Description: ptr("\xff"), Priority: ptr(eventdesk.Priority("x")),
-				Tags: &[]string{"a b"}, Assignee: ptr("."+strings.Repeat("x", 64)), Status: ptr(eventdesk.Status("x")),
+				Tags: &[]string{"a b"}, Assignee: ptr("." + strings.Repeat("x", 64)), Status: ptr(eventdesk.Status("x")),
 			},
 			err: invalid("title", "must not contain control characters or line breaks", "description", "must be valid UTF-8",
 				"priority", "must be one of low, normal, high, urgent", "tags", `tag "a b" may contain only letters, digits and - _ . : / + #`,
@@ -461,7 +461,9 @@ func TestDecideAddComment(t *testing.T) {
 	}
 	// The automatic status changes, for every active status, author and
 	// visibility.
-	opened := func(from eventdesk.Status) eventdesk.Payload { return eventdesk.StatusChanged{From: from, To: eventdesk.StatusOpen} }
+	opened := func(from eventdesk.Status) eventdesk.Payload {
+		return eventdesk.StatusChanged{From: from, To: eventdesk.StatusOpen}
+	}
 	auto := []struct {
 		status   eventdesk.Status
 		author   string
