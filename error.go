@@ -68,9 +68,10 @@ func FieldError(field, problem string) *Error {
 	return &Error{Code: EInvalid, Message: "invalid input", Fields: map[string]string{field: problem}}
 }
 
-// ErrorCode returns the code of the first *Error (or
-// *WrongExpectedVersionError) in err's chain, EInternal for any other
-// non-nil error, and "" for nil.
+// ErrorCode returns the code of the first *Error in err's chain
+// (EPrecondition for a *WrongExpectedVersionError, EConflict for a
+// *DuplicateAppendError), EInternal for any other non-nil error, and "" for
+// nil.
 func ErrorCode(err error) Code {
 	if err == nil {
 		return ""
@@ -82,6 +83,11 @@ func ErrorCode(err error) Code {
 	var w *WrongExpectedVersionError
 	if errors.As(err, &w) {
 		return EPrecondition
+	}
+	var d *DuplicateAppendError
+	if errors.As(err, &d) {
+		// A reused idempotency key is the caller's doing, never a 5xx.
+		return EConflict
 	}
 	return EInternal
 }
@@ -96,6 +102,10 @@ func ErrorMessage(err error) string {
 	var w *WrongExpectedVersionError
 	if errors.As(err, &w) {
 		return w.Error()
+	}
+	var d *DuplicateAppendError
+	if errors.As(err, &d) {
+		return d.Error()
 	}
 	return "internal error"
 }

@@ -162,21 +162,33 @@ type canonicalEvent struct {
 	Data       json.RawMessage `json:"data"`
 	Metadata   Metadata        `json:"metadata"`
 	RecordedAt string          `json:"recordedAt"`
+	// RawData holds Data (as base64) when it is not valid JSON, which
+	// json.Marshal would refuse; valid events never carry it, so their bytes
+	// are unchanged.
+	RawData []byte `json:"rawData,omitempty"`
 }
 
 // ChainHash returns the hash of e chained to prev, the hash of the previous
 // event in the same stream ("" for the first).
 func ChainHash(prev string, e Event) string {
-	var data bytes.Buffer
-	if err := json.Compact(&data, e.Data); err != nil {
-		data.Reset()
-		data.Write(e.Data)
-	}
-	b, _ := json.Marshal(canonicalEvent{
+	c := canonicalEvent{
 		ID: e.ID, Stream: e.Stream, Version: e.Version, Type: e.Type, Schema: e.Schema,
-		Data: data.Bytes(), Metadata: e.Metadata,
-		RecordedAt: e.RecordedAt.UTC().Format(time.RFC3339Nano),
-	})
+		Metadata: e.Metadata, RecordedAt: e.RecordedAt.UTC().Format(time.RFC3339Nano),
+	}
+	if len(e.Data) > 0 {
+		var data bytes.Buffer
+		if err := json.Compact(&data, e.Data); err == nil {
+			c.Data = data.Bytes()
+		} else {
+			// Without this json.Marshal would fail and every such event
+			// would hash to sha256(prev), whatever its content.
+			c.RawData = e.Data
+		}
+	}
+	b, err := json.Marshal(c)
+	if err != nil {
+		panic("eventdesk: ChainHash: " + err.Error()) // unreachable: every field marshals
+	}
 	h := sha256.New()
 	h.Write([]byte(prev))
 	h.Write(b)
