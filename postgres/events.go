@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/eventdesk/eventdesk"
 	"github.com/jackc/pgx/v5"
@@ -39,7 +41,7 @@ type appendResp struct {
 // together by one writer goroutine (group commit); each returns once the
 // transaction holding it has committed.
 func (db *DB) Append(ctx context.Context, stream string, expected eventdesk.ExpectedVersion, events ...eventdesk.EventData) (eventdesk.AppendResult, error) {
-	if err := validateAppend(stream, expected, events); err != nil {
+	if err := eventdesk.ValidateAppend(stream, expected, events); err != nil {
 		return eventdesk.AppendResult{}, fmt.Errorf("postgres: append %s: %w", stream, err)
 	}
 	if len(events) == 0 {
@@ -69,28 +71,6 @@ func (db *DB) Append(ctx context.Context, stream string, expected eventdesk.Expe
 		// idempotency key and retry.
 		return eventdesk.AppendResult{}, fmt.Errorf("postgres: append %s: %w", stream, ctx.Err())
 	}
-}
-
-func validateAppend(stream string, expected eventdesk.ExpectedVersion, events []eventdesk.EventData) error {
-	if stream == "" {
-		return eventdesk.FieldError("stream", "must not be empty")
-	}
-	if expected < eventdesk.StreamExists {
-		return eventdesk.Errorf(eventdesk.EInvalid, "invalid expected version %d", int64(expected))
-	}
-	seen := make(map[string]bool, len(events))
-	for i, e := range events {
-		switch {
-		case e.ID == "":
-			return eventdesk.Errorf(eventdesk.EInvalid, "event %d has no id", i)
-		case e.Type == "":
-			return eventdesk.Errorf(eventdesk.EInvalid, "event %d has no type", i)
-		case seen[e.ID]:
-			return eventdesk.Errorf(eventdesk.EInvalid, "event id %s appears twice", e.ID)
-		}
-		seen[e.ID] = true
-	}
-	return nil
 }
 
 // checkExpected serves an append of no events: it only checks the
@@ -459,6 +439,14 @@ func scanEvents(rows pgx.Rows) ([]eventdesk.Event, error) {
 
 // ReadStream implements eventdesk.EventStore.
 func (db *DB) ReadStream(ctx context.Context, stream string, fromVersion int64, limit int) ([]eventdesk.Event, error) {
+	if !utf8.ValidString(stream) || strings.ContainsRune(stream, 0) {
+		// PostgreSQL text cannot hold such a name, and Append never
+		// accepts one: the stream cannot exist.
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("postgres: read stream: %w", err)
+		}
+		return nil, nil
+	}
 	q := "SELECT " + eventColumns + " FROM events WHERE stream = $1 AND version >= $2 ORDER BY version"
 	args := []any{stream, fromVersion}
 	if limit > 0 {
