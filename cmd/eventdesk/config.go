@@ -1,0 +1,112 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/eventdesk/eventdesk/internal/progress"
+)
+
+// Environment variables; a flag given on the command line wins over them.
+const (
+	envAddr      = "EVENTDESK_ADDR"
+	envData      = "EVENTDESK_DATA"
+	envLogFormat = "EVENTDESK_LOG_FORMAT"
+	envLogLevel  = "EVENTDESK_LOG_LEVEL"
+)
+
+// Defaults.
+const (
+	defaultAddr            = "127.0.0.1:8080"
+	defaultDataDir         = "./eventdesk-data"
+	defaultShutdownTimeout = 10 * time.Second
+)
+
+// Config is everything the composition root needs, as plain values, filled
+// from flags and environment variables by the subcommands.
+type Config struct {
+	// Addr is the host:port serve listens on (port 0: any free port).
+	Addr string
+	// DataDir holds the event store and the read models.
+	DataDir string
+	// LogFormat is "auto" (text on a terminal, JSON otherwise), "text" or
+	// "json".
+	LogFormat string
+	// LogLevel is the minimum level logged: debug, info, warn or error.
+	LogLevel string
+	// ShutdownTimeout bounds how long serve waits for in-flight requests
+	// when it is asked to stop.
+	ShutdownTimeout time.Duration
+}
+
+// configFromEnv returns the defaults, overridden by the environment.
+func configFromEnv(getenv func(string) string) Config {
+	c := Config{
+		Addr:            defaultAddr,
+		DataDir:         defaultDataDir,
+		LogFormat:       "auto",
+		LogLevel:        "info",
+		ShutdownTimeout: defaultShutdownTimeout,
+	}
+	if v := getenv(envAddr); v != "" {
+		c.Addr = v
+	}
+	if v := getenv(envData); v != "" {
+		c.DataDir = v
+	}
+	if v := getenv(envLogFormat); v != "" {
+		c.LogFormat = v
+	}
+	if v := getenv(envLogLevel); v != "" {
+		c.LogLevel = v
+	}
+	return c
+}
+
+// dataFlag registers --data on f.
+func (c *Config) dataFlag(f *flags) {
+	f.StringVar(&c.DataDir, "data", c.DataDir, "data `directory` of the event store and read models (env "+envData+")")
+}
+
+// logFlags registers --log-format and --log-level on f.
+func (c *Config) logFlags(f *flags) {
+	f.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log `format`: auto (text on a terminal, else JSON), text or json (env "+envLogFormat+")")
+	f.StringVar(&c.LogLevel, "log-level", c.LogLevel, "minimum log `level`: debug, info, warn or error (env "+envLogLevel+")")
+}
+
+// validate reports a usage mistake in c, if any.
+func (c *Config) validate() error {
+	if _, err := parseLevel(c.LogLevel); err != nil {
+		return err
+	}
+	switch c.LogFormat {
+	case "auto", "text", "json":
+	default:
+		return fmt.Errorf("log format %q: want auto, text or json", c.LogFormat)
+	}
+	if strings.TrimSpace(c.DataDir) == "" {
+		return fmt.Errorf("the data directory must not be empty")
+	}
+	return nil
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return 0, fmt.Errorf("log level %q: want debug, info, warn or error", s)
+	}
+	return l, nil
+}
+
+// newLogger returns the process's logger, writing to w; c must be valid.
+func (c Config) newLogger(w io.Writer) *slog.Logger {
+	level, _ := parseLevel(c.LogLevel)
+	opts := &slog.HandlerOptions{Level: level}
+	if c.LogFormat == "text" || (c.LogFormat == "auto" && progress.IsTerminal(w)) {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}

@@ -1,0 +1,141 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/eventdesk/eventdesk"
+	"github.com/eventdesk/eventdesk/app"
+	"github.com/eventdesk/eventdesk/sqlite"
+	"github.com/eventdesk/eventdesk/verify"
+)
+
+// storeHandle is an open data directory: the event store and, for serve
+// and replay, the read models. It is the only place that knows which
+// adapter backs a data directory (SQLite, for now).
+type storeHandle struct {
+	dir    string
+	db     *sqlite.DB
+	events eventdesk.EventStore
+	// readModels is opened by openReadModels (serve, replay).
+	readModels *sqlite.ReadModels
+}
+
+// openStore opens (creating it if needed) the data directory dir for
+// serve. It fails at once if another process holds it.
+func openStore(_ context.Context, dir string, logger *slog.Logger) (*storeHandle, error) {
+	db, err := sqlite.Open(dir, sqlite.WithLogger(logger))
+	if err != nil {
+		return nil, err
+	}
+	return &storeHandle{dir: dir, db: db, events: db}, nil
+}
+
+// storeExists reports whether dir holds an event store.
+func storeExists(dir string) bool {
+	st, err := os.Stat(filepath.Join(dir, sqlite.EventsFile))
+	return err == nil && st.Mode().IsRegular()
+}
+
+// openExistingStore opens the event store in dir for an operator command
+// (verify, export, replay), refusing to create one where there is none: a
+// mistyped --data must not look like an empty, intact store.
+func openExistingStore(ctx context.Context, dir string) (*storeHandle, error) {
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("data directory %s does not exist (set --data or %s)", dir, envData)
+	} else if err != nil {
+		return nil, err
+	}
+	if !storeExists(dir) {
+		return nil, fmt.Errorf("%s holds no event store (no %s): set --data or %s to the data directory of \"eventdesk serve\"", dir, sqlite.EventsFile, envData)
+	}
+	return openStore(ctx, dir, quietLogger())
+}
+
+// quietLogger is the store's logger in operator commands, whose output is
+// their report and progress: warnings and errors only.
+func quietLogger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+// storeHead opens the store in dir just long enough to read its head.
+func storeHead(ctx context.Context, dir string) (int64, error) {
+	s, err := openExistingStore(ctx, dir)
+	if err != nil {
+		return 0, err
+	}
+	head, err := s.events.Head(ctx)
+	if cerr := s.Close(); err == nil {
+		err = cerr
+	}
+	return head, err
+}
+
+// openReadModels opens the read models next to the event store.
+func (s *storeHandle) openReadModels(logger *slog.Logger) error {
+	rm, err := sqlite.OpenReadModels(s.db.Dir(), sqlite.ReadModelsOptions{Logger: logger})
+	if err != nil {
+		return err
+	}
+	s.readModels = rm
+	return nil
+}
+
+// Close closes everything opened in the directory and releases its lock
+// (the read models first: they never hold the lock).
+func (s *storeHandle) Close() error {
+	var errs []error
+	if s.readModels != nil {
+		errs = append(errs, s.readModels.Close())
+	}
+	errs = append(errs, s.db.Close())
+	return errors.Join(errs...)
+}
+
+// rebuildReadModels rebuilds the read models from position 0 into a new
+// file and swaps it in; progress gets the events projected so far. It
+// returns the position the new read models reached.
+func (s *storeHandle) rebuildReadModels(ctx context.Context, progress func(done int64)) (int64, error) {
+	// TODO(read side): call the read-model rebuild function once it lands
+	// in package sqlite/projection.
+	return 0, errors.New("replay: the read-model rebuild is not available yet")
+}
+
+// tokens returns the API token store of the directory.
+func (s *storeHandle) tokens() (app.TokenStore, error) {
+	// TODO(REST API): the token store lands with the API; open it here.
+	return nil, errors.New("token: the token store is not available yet")
+}
+
+// verify checks the whole store (the file itself, positions, versions,
+// hash chains); progress (done, total) may be nil.
+func (s *storeHandle) verify(ctx context.Context, progress func(done, total int64)) (verify.Report, error) {
+	return s.db.Verify(ctx, progress)
+}
+
+// importWriter writes checked batches of exported events into a new store.
+type importWriter struct {
+	db *sqlite.DB
+}
+
+// newImportWriter creates the store in the (new, empty) directory dir.
+func newImportWriter(_ context.Context, dir string) (*importWriter, error) {
+	db, err := sqlite.Open(dir, sqlite.WithLogger(quietLogger()))
+	if err != nil {
+		return nil, err
+	}
+	return &importWriter{db: db}, nil
+}
+
+// write imports one batch, all or nothing (sqlite.EventStore.Import checks
+// positions, versions and hashes again on its side).
+func (w *importWriter) write(ctx context.Context, events []eventdesk.Event) error {
+	return w.db.Import(ctx, events)
+}
+
+func (w *importWriter) close() error { return w.db.Close() }
