@@ -1,0 +1,386 @@
+package sqlite
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/eventdesk/eventdesk"
+)
+
+// Ticket implements eventdesk.TicketReader.
+func (m *ReadModels) Ticket(ctx context.Context, id string) (eventdesk.Ticket, error) {
+	if !eventdesk.ValidID(id) {
+		return eventdesk.Ticket{}, eventdesk.Errorf(eventdesk.ENotFound, "ticket %q not found", id)
+	}
+	m.swap.RLock()
+	defer m.swap.RUnlock()
+	if m.closed {
+		return eventdesk.Ticket{}, errReadModelsClosed
+	}
+	var doc, comments []byte
+	err := m.r.QueryRowContext(ctx, "SELECT doc, comments FROM tickets WHERE id = ?", id).Scan(&doc, &comments)
+	if errors.Is(err, sql.ErrNoRows) {
+		return eventdesk.Ticket{}, eventdesk.Errorf(eventdesk.ENotFound, "ticket %s not found", id)
+	}
+	if err != nil {
+		return eventdesk.Ticket{}, fmt.Errorf("sqlite: ticket %s: %w", id, err)
+	}
+	t, err := decodeTicketRow(doc, comments)
+	if err != nil {
+		return eventdesk.Ticket{}, fmt.Errorf("sqlite: ticket %s: %w", id, err)
+	}
+	return t, nil
+}
+
+// Stats implements eventdesk.TicketReader from the counters the projection
+// keeps: it reads a handful of rows whatever the number of tickets.
+func (m *ReadModels) Stats(ctx context.Context) (eventdesk.Stats, error) {
+	m.swap.RLock()
+	defer m.swap.RUnlock()
+	if m.closed {
+		return eventdesk.Stats{}, errReadModelsClosed
+	}
+	rows, err := m.r.QueryContext(ctx, "SELECT name, value FROM counters")
+	if err != nil {
+		return eventdesk.Stats{}, fmt.Errorf("sqlite: stats: %w", err)
+	}
+	defer rows.Close()
+	counters := map[string]int64{}
+	for rows.Next() {
+		var name string
+		var v int64
+		if err := rows.Scan(&name, &v); err != nil {
+			return eventdesk.Stats{}, fmt.Errorf("sqlite: stats: %w", err)
+		}
+		counters[name] = v
+	}
+	if err := rows.Err(); err != nil {
+		return eventdesk.Stats{}, fmt.Errorf("sqlite: stats: %w", err)
+	}
+	return eventdesk.StatsFromCounters(counters), nil
+}
+
+// A list query walks one index in sort order, led by its most selective
+// filter (tag, then assignee, requester, status, priority), and checks the
+// other filters on the rows it meets; keyset pagination continues strictly
+// after the last row's (sort key, id), so rows that did not change are
+// never repeated or skipped whatever is written meanwhile. A multi-valued
+// status or priority filter runs one walk per value and merges them.
+
+// rmSortSpec describes how a TicketSort maps onto columns and indices.
+type rmSortSpec struct {
+	keys   []string // sort-key columns before id
+	suffix string   // index name suffix
+	desc   bool
+}
+
+func rmSortOf(s eventdesk.TicketSort) rmSortSpec {
+	desc := strings.HasPrefix(string(s), "-")
+	switch strings.TrimPrefix(string(s), "-") {
+	case "updated":
+		return rmSortSpec{keys: []string{"updated_at"}, suffix: "updated", desc: desc}
+	case "priority":
+		return rmSortSpec{keys: []string{"prio_rank", "created_at"}, suffix: "prio", desc: desc}
+	}
+	return rmSortSpec{keys: []string{"created_at"}, suffix: "created", desc: desc}
+}
+
+// rmCursor is the decoded form of TicketPage.Next: the last row's sort key
+// and id, the sort, and a fingerprint of the filter it belongs to.
+type rmCursor struct {
+	Sort   string  `json:"s"`
+	Key    []int64 `json:"k"`
+	ID     string  `json:"id"`
+	Filter string  `json:"f"`
+}
+
+func badCursor(why string) error {
+	return &eventdesk.Error{Code: eventdesk.EInvalid, Message: "invalid cursor", Fields: map[string]string{"cursor": why}}
+}
+
+func decodeCursor(s string, sort eventdesk.TicketSort, spec rmSortSpec, fp string) (rmCursor, error) {
+	var c rmCursor
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil || len(b) > 1024 {
+		return c, badCursor("is not a cursor returned by this list")
+	}
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil || dec.More() {
+		return c, badCursor("is not a cursor returned by this list")
+	}
+	if len(c.Key) != len(spec.keys) || !eventdesk.ValidID(c.ID) || c.Sort != string(sort) {
+		return c, badCursor("does not belong to this sort order")
+	}
+	if c.Filter != fp {
+		return c, badCursor("does not belong to this filter")
+	}
+	return c, nil
+}
+
+func encodeCursor(c rmCursor) string {
+	b, _ := json.Marshal(c)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// filterFingerprint identifies a filter regardless of the order of its
+// multi-valued fields; a cursor only continues the list it came from.
+func filterFingerprint(f eventdesk.TicketFilter, statuses []eventdesk.Status, ranks []int) string {
+	var b strings.Builder
+	for _, s := range statuses {
+		b.WriteString(string(s) + ",")
+	}
+	b.WriteString("|")
+	for _, r := range ranks {
+		fmt.Fprintf(&b, "%d,", r)
+	}
+	fmt.Fprintf(&b, "|%q|%t|%q|%q|%q", f.Assignee, f.Unassigned, f.Requester, f.Tag, f.Text)
+	sum := sha256.Sum256([]byte(b.String()))
+	return base64.RawURLEncoding.EncodeToString(sum[:9])
+}
+
+// Tickets implements eventdesk.TicketReader.
+func (m *ReadModels) Tickets(ctx context.Context, f eventdesk.TicketFilter) (eventdesk.TicketPage, error) {
+	q, err := buildTicketQuery(f)
+	if err != nil {
+		return eventdesk.TicketPage{}, err
+	}
+	m.swap.RLock()
+	defer m.swap.RUnlock()
+	if m.closed {
+		return eventdesk.TicketPage{}, errReadModelsClosed
+	}
+	rows, err := m.r.QueryContext(ctx, q.sql, q.args...)
+	if err != nil {
+		return eventdesk.TicketPage{}, fmt.Errorf("sqlite: list tickets: %w", err)
+	}
+	defer rows.Close()
+	page := eventdesk.TicketPage{Items: make([]eventdesk.Ticket, 0, q.limit)}
+	var more bool
+	for rows.Next() {
+		if len(page.Items) == q.limit {
+			more = true
+			break
+		}
+		var doc []byte
+		if err := rows.Scan(&doc); err != nil {
+			return eventdesk.TicketPage{}, fmt.Errorf("sqlite: list tickets: %w", err)
+		}
+		t, err := decodeTicketRow(doc, nil)
+		if err != nil {
+			return eventdesk.TicketPage{}, fmt.Errorf("sqlite: list tickets: %w", err)
+		}
+		page.Items = append(page.Items, t)
+	}
+	if err := rows.Err(); err != nil {
+		return eventdesk.TicketPage{}, fmt.Errorf("sqlite: list tickets: %w", err)
+	}
+	if more {
+		last := page.Items[len(page.Items)-1]
+		c := rmCursor{Sort: string(q.sort), ID: last.ID, Filter: q.fp}
+		for _, k := range q.spec.keys {
+			switch k {
+			case "created_at":
+				c.Key = append(c.Key, micros(last.CreatedAt))
+			case "updated_at":
+				c.Key = append(c.Key, micros(last.UpdatedAt))
+			case "prio_rank":
+				c.Key = append(c.Key, int64(last.Priority.Rank()))
+			}
+		}
+		page.Next = encodeCursor(c)
+	}
+	return page, nil
+}
+
+// ticketQuery is a list query ready to run.
+type ticketQuery struct {
+	sql   string
+	args  []any
+	limit int
+	sort  eventdesk.TicketSort
+	spec  rmSortSpec
+	fp    string
+}
+
+// buildTicketQuery validates f and turns it into SQL.
+func buildTicketQuery(f eventdesk.TicketFilter) (ticketQuery, error) {
+	invalid := &eventdesk.Error{Code: eventdesk.EInvalid, Message: "invalid ticket filter", Fields: map[string]string{}}
+	sort := f.Sort
+	if sort == "" {
+		sort = eventdesk.SortCreatedDesc
+	}
+	if !sort.Valid() {
+		invalid.Fields["sort"] = "must be one of created, -created, updated, -updated, priority, -priority"
+	}
+	limit := f.Limit
+	if limit == 0 {
+		limit = eventdesk.DefaultListLimit
+	}
+	if limit < 1 || limit > eventdesk.MaxListLimit {
+		invalid.Fields["limit"] = fmt.Sprintf("must be between 1 and %d", eventdesk.MaxListLimit)
+	}
+	var statuses []eventdesk.Status
+	for _, s := range f.Status {
+		if !s.Valid() {
+			invalid.Fields["status"] = "must be one of new, open, pending, resolved, closed"
+		} else if !slices.Contains(statuses, s) {
+			statuses = append(statuses, s)
+		}
+	}
+	slices.Sort(statuses)
+	var ranks []int
+	for _, p := range f.Priority {
+		if !p.Valid() {
+			invalid.Fields["priority"] = "must be one of low, normal, high, urgent"
+		} else if !slices.Contains(ranks, p.Rank()) {
+			ranks = append(ranks, p.Rank())
+		}
+	}
+	slices.Sort(ranks)
+	if f.Unassigned && f.Assignee != "" {
+		invalid.Fields["assignee"] = "cannot be combined with unassigned"
+	}
+	if strings.TrimSpace(f.Text) != "" {
+		invalid.Fields["text"] = "free-text search is not supported by this read model yet"
+	}
+	if len(invalid.Fields) > 0 {
+		return ticketQuery{}, invalid
+	}
+	spec := rmSortOf(sort)
+	fp := filterFingerprint(f, statuses, ranks)
+	var cur *rmCursor
+	if f.Cursor != "" {
+		c, err := decodeCursor(f.Cursor, sort, spec, fp)
+		if err != nil {
+			return ticketQuery{}, err
+		}
+		cur = &c
+	}
+
+	// Choose the driving walk.
+	type walk struct {
+		from  string // FROM clause, with INDEXED BY
+		alias string // alias whose sort-key columns the walk is ordered by
+		where string // the leading equality
+		arg   any
+	}
+	assignee, hasAssignee := f.Assignee, f.Assignee != "" || f.Unassigned
+	var walks []walk
+	residual := map[string]bool{}
+	switch {
+	case f.Tag != "":
+		walks = []walk{{from: "ticket_tags AS g INDEXED BY tg_" + spec.suffix + " CROSS JOIN tickets AS t", alias: "g", where: "g.tag = ? AND t.id = g.id", arg: strings.ToLower(f.Tag)}}
+		residual["status"], residual["rank"], residual["assignee"], residual["requester"] = true, true, true, true
+	case hasAssignee:
+		walks = []walk{{from: "tickets AS t INDEXED BY tk_assignee_" + spec.suffix, alias: "t", where: "t.assignee = ?", arg: assignee}}
+		residual["status"], residual["rank"], residual["requester"] = true, true, true
+	case f.Requester != "":
+		walks = []walk{{from: "tickets AS t INDEXED BY tk_requester_" + spec.suffix, alias: "t", where: "t.requester = ?", arg: f.Requester}}
+		residual["status"], residual["rank"] = true, true
+	case len(statuses) > 0:
+		for _, s := range statuses {
+			walks = append(walks, walk{from: "tickets AS t INDEXED BY tk_status_" + spec.suffix, alias: "t", where: "t.status = ?", arg: string(s)})
+		}
+		residual["rank"] = true
+	case len(ranks) > 0:
+		idx := "tk_prio"
+		if spec.suffix == "updated" {
+			idx = "tk_prio_updated"
+		}
+		for _, r := range ranks {
+			walks = append(walks, walk{from: "tickets AS t INDEXED BY " + idx, alias: "t", where: "t.prio_rank = ?", arg: r})
+		}
+	default:
+		walks = []walk{{from: "tickets AS t INDEXED BY tk_" + spec.suffix, alias: "t", where: "1"}}
+	}
+
+	dir, cmp := "ASC", ">"
+	if spec.desc {
+		dir, cmp = "DESC", "<"
+	}
+	var args []any
+	arms := make([]string, 0, len(walks))
+	for _, w := range walks {
+		var b strings.Builder
+		cols := make([]string, 0, len(spec.keys)+1)
+		for _, k := range spec.keys {
+			cols = append(cols, w.alias+"."+k)
+		}
+		cols = append(cols, w.alias+".id")
+		fmt.Fprintf(&b, "SELECT t.doc AS doc, %s FROM %s WHERE %s", strings.Join(sortAliases(cols), ", "), w.from, w.where)
+		if w.arg != nil {
+			args = append(args, w.arg)
+		}
+		if cur != nil {
+			ph := strings.TrimSuffix(strings.Repeat("?, ", len(cols)), ", ")
+			fmt.Fprintf(&b, " AND (%s) %s (%s)", strings.Join(cols, ", "), cmp, ph)
+			for _, k := range cur.Key {
+				args = append(args, k)
+			}
+			args = append(args, cur.ID)
+		}
+		if residual["status"] && len(statuses) > 0 {
+			fmt.Fprintf(&b, " AND t.status IN (%s)", placeholders(len(statuses)))
+			for _, s := range statuses {
+				args = append(args, string(s))
+			}
+		}
+		if residual["rank"] && len(ranks) > 0 {
+			fmt.Fprintf(&b, " AND t.prio_rank IN (%s)", placeholders(len(ranks)))
+			for _, r := range ranks {
+				args = append(args, r)
+			}
+		}
+		if residual["assignee"] && hasAssignee {
+			b.WriteString(" AND t.assignee = ?")
+			args = append(args, assignee)
+		}
+		if residual["requester"] && f.Requester != "" {
+			b.WriteString(" AND t.requester = ?")
+			args = append(args, f.Requester)
+		}
+		order := make([]string, len(cols))
+		for i, c := range cols {
+			order[i] = c + " " + dir
+		}
+		fmt.Fprintf(&b, " ORDER BY %s LIMIT %d", strings.Join(order, ", "), limit+1)
+		arms = append(arms, b.String())
+	}
+	var sqlText string
+	if len(arms) == 1 {
+		sqlText = "SELECT doc FROM (" + arms[0] + ")"
+	} else {
+		order := make([]string, 0, len(spec.keys)+1)
+		for _, k := range spec.keys {
+			order = append(order, "k_"+k+" "+dir)
+		}
+		order = append(order, "k_id "+dir)
+		parts := make([]string, len(arms))
+		for i, a := range arms {
+			parts[i] = "SELECT * FROM (" + a + ")"
+		}
+		sqlText = "SELECT doc FROM (" + strings.Join(parts, " UNION ALL ") + ") ORDER BY " + strings.Join(order, ", ") + fmt.Sprintf(" LIMIT %d", limit+1)
+	}
+	return ticketQuery{sql: sqlText, args: args, limit: limit, sort: sort, spec: spec, fp: fp}, nil
+}
+
+// sortAliases names the sort-key columns of an arm k_<column> so that
+// merged arms can be ordered by them.
+func sortAliases(cols []string) []string {
+	out := make([]string, len(cols))
+	for i, c := range cols {
+		_, name, _ := strings.Cut(c, ".")
+		out[i] = c + " AS k_" + name
+	}
+	return out
+}
+
+func placeholders(n int) string { return strings.TrimSuffix(strings.Repeat("?, ", n), ", ") }

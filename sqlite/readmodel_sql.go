@@ -1,0 +1,33 @@
+package sqlite
+
+import (
+	"net/url"
+	"strings"
+)
+
+// Helpers shared by the read-model and subscriber-state files.
+
+// readModelsSchema is the read-model file: application_id "EvRM".
+var readModelsSchema = schema{name: "read models", appID: 0x4576524d, files: mustSub(readModelMigrations, "migrations/readmodels")}
+
+// rebuildHint tells an operator what to do about a read-model file that
+// cannot be opened: it holds nothing that replay cannot recreate.
+const rebuildHint = "the read models can be rebuilt from the event store with `eventdesk replay`"
+
+// rmBulkDSN returns the data source name of a file under rebuild: nobody
+// reads it until it is complete, and it is thrown away if anything goes
+// wrong, so it needs neither a journal nor syncs until then.
+func rmBulkDSN(file string) string {
+	q := url.Values{}
+	q.Add("_pragma", "journal_mode(OFF)")
+	q.Add("_pragma", "synchronous(OFF)")
+	q.Add("_pragma", "locking_mode(EXCLUSIVE)")
+	q.Add("_pragma", "temp_store(MEMORY)")
+	q.Add("_pragma", "cache_size(-262144)")
+	u := url.URL{Scheme: "file", OmitHost: true, Path: file, RawQuery: q.Encode()}
+	return u.String()
+}
+
+func containsFold(s, sub string) bool {
+	return strings.Contains(strings.ToLower(s), strings.ToLower(sub))
+}
