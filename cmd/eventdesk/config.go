@@ -40,6 +40,9 @@ type Config struct {
 	// ShutdownTimeout bounds how long serve waits for in-flight requests
 	// when it is asked to stop.
 	ShutdownTimeout time.Duration
+	// DemoLogin lets anyone log in by name at /login (on by default: the
+	// embedded default is a demo; turn it off for real use).
+	DemoLogin bool
 }
 
 // configFromEnv returns the defaults, overridden by the environment.
@@ -50,6 +53,10 @@ func configFromEnv(getenv func(string) string) Config {
 		LogFormat:       "auto",
 		LogLevel:        "info",
 		ShutdownTimeout: defaultShutdownTimeout,
+		DemoLogin:       true,
+	}
+	if v := getenv(envDemoLogin); v == "false" || v == "0" {
+		c.DemoLogin = false
 	}
 	if v := getenv(envAddr); v != "" {
 		c.Addr = v

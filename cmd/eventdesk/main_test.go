@@ -596,3 +596,48 @@ func TestServeFromEnvironment(t *testing.T) {
 		t.Fatalf("serve did not use EVENTDESK_DATA: %v", err)
 	}
 }
+
+func TestToken(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+
+	r := runBin(t, nil, nil, "token", "create", "--data", dir, "--user", "ada")
+	wantCode(t, r, 2)
+	wantContains(t, "stderr", r.stderr, "eventdesk: token create: missing --role")
+	r = runBin(t, nil, nil, "token", "create", "--data", dir, "--user", "ada", "--role", "boss")
+	wantCode(t, r, 2)
+	wantContains(t, "stderr", r.stderr, `unknown role "boss"`)
+	r = runBin(t, nil, nil, "token", "frobnicate")
+	wantCode(t, r, 2)
+	wantContains(t, "stderr", r.stderr, `token: unknown subcommand "frobnicate"`)
+	r = runBin(t, nil, nil, "token", "list", "--data", filepath.Join(t.TempDir(), "nope"))
+	wantCode(t, r, 1)
+	wantContains(t, "stderr", r.stderr, "does not exist")
+
+	// A first admin token before the first start.
+	r = runBin(t, nil, nil, "token", "create", "--data", dir, "--user", "ada", "--role", "admin")
+	wantCode(t, r, 0)
+	secret := strings.TrimSpace(r.stdout)
+	if !strings.HasPrefix(secret, "edk_") || strings.Contains(secret, "\n") {
+		t.Fatalf("token create printed %q", r.stdout)
+	}
+
+	// Tokens can be managed while the server runs.
+	s := startServe(t, dir)
+	r = runBin(t, nil, nil, "token", "create", "--data", dir, "--user", "bob", "--role", "agent")
+	wantCode(t, r, 0)
+	r = runBin(t, nil, nil, "token", "list", "--data", dir)
+	wantCode(t, r, 0)
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[0], "\tada\tadmin\t") || !strings.Contains(lines[1], "\tbob\tagent\t") {
+		t.Fatalf("token list:\n%s", r.stdout)
+	}
+	if strings.Contains(r.stdout, secret) {
+		t.Fatal("token list shows a secret")
+	}
+	id, _, _ := strings.Cut(lines[1], "\t")
+	r = runBin(t, nil, nil, "token", "revoke", "--data", dir, "--id", id)
+	wantCode(t, r, 0)
+	r = runBin(t, nil, nil, "token", "list", "--data", dir)
+	wantContains(t, "token list", r.stdout, "\tbob\tagent\t", "revoked ")
+	s.stop(t)
+}

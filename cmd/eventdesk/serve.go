@@ -32,6 +32,7 @@ Endpoints: GET /healthz (the process is up), GET /readyz (it serves).
 	f.StringVar(&cfg.Addr, "addr", cfg.Addr, "listen on `HOST:PORT` (port 0: any free port) (env "+envAddr+")")
 	cfg.dataFlag(f)
 	cfg.logFlags(f)
+	f.BoolVar(&cfg.DemoLogin, "demo-login", cfg.DemoLogin, "let anyone log in by name (and pick a role) at /login (env "+envDemoLogin+")")
 	f.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "how long to wait for requests in flight when stopping")
 	if err := f.parse(args, io); err != nil {
 		return err
@@ -99,13 +100,18 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 
+	api, err := m.newAPI()
+	if err != nil {
+		return err
+	}
+
 	ln, err := net.Listen("tcp", m.Config.Addr)
 	if err != nil {
 		return fmt.Errorf("serve: listen: %w", err)
 	}
 	m.listener = ln
 	m.server = &http.Server{
-		Handler:           m.handler(),
+		Handler:           m.handler(api),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(m.Logger.Handler(), slog.LevelWarn),
@@ -182,8 +188,9 @@ func (m *Main) close() error {
 }
 
 // handler returns the HTTP handler: health endpoints and the API.
-func (m *Main) handler() http.Handler {
+func (m *Main) handler(api http.Handler) http.Handler {
 	mux := http.NewServeMux()
+	mux.Handle("/", api)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

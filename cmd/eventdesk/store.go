@@ -106,10 +106,24 @@ func (s *storeHandle) rebuildReadModels(ctx context.Context, progress func(done 
 	return 0, errors.New("replay: the read-model rebuild is not available yet")
 }
 
-// tokens returns the API token store of the directory.
-func (s *storeHandle) tokens() (app.TokenStore, error) {
-	// TODO(REST API): the token store lands with the API; open it here.
-	return nil, errors.New("token: the token store is not available yet")
+// tokenStore is an open API token store.
+type tokenStore interface {
+	app.TokenStore
+	Close() error
+}
+
+// openTokens opens the API token store of dir. It does not take the data
+// directory's lock (the token file is shared safely with a running
+// server), so tokens can be managed while serve runs. create makes the
+// directory if needed, so that a first admin token can be issued before
+// the first start.
+func openTokens(dir string, create bool) (tokenStore, error) {
+	if !create {
+		if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("data directory %s does not exist (set --data or %s)", dir, envData)
+		}
+	}
+	return sqlite.OpenTokens(dir)
 }
 
 // verify checks the whole store (the file itself, positions, versions,

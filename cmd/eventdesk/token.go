@@ -20,8 +20,9 @@ Manages the bearer tokens of the REST API ("Authorization: Bearer <token>").
 create prints a new token once: it is stored only as a hash. Roles:
 requester, agent, admin, auditor. revoke makes a token invalid at once.
 
-The data directory is opened exclusively: stop "eventdesk serve" first, or
-use the API (POST /api/v1/tokens, as an admin) while it runs.
+These commands work while "eventdesk serve" runs on the same directory: the
+token file is shared safely (the API's /api/v1/tokens does the same for
+admins).
 `
 
 func runToken(ctx context.Context, args []string, io stdio, getenv func(string) string) error {
@@ -72,15 +73,11 @@ the store keeps its hash.
 	if !eventdesk.Role(*role).Valid() {
 		return &usageError{msg: fmt.Sprintf("token create: unknown role %q (want requester, agent, admin or auditor)", *role), usage: f.usage()}
 	}
-	store, err := openStore(ctx, cfg.DataDir, quietLogger())
+	tokens, err := openTokens(cfg.DataDir, true)
 	if err != nil {
 		return err
 	}
-	defer store.Close()
-	tokens, err := store.tokens()
-	if err != nil {
-		return err
-	}
+	defer tokens.Close()
 	t, secret, err := app.IssueToken(ctx, tokens, time.Now(), *user, eventdesk.Role(*role), "cli")
 	if err != nil {
 		return fmt.Errorf("token create: %w", err)
@@ -108,15 +105,11 @@ are refused from now on.
 	if err := cfg.validate(); err != nil {
 		return &usageError{msg: "token revoke: " + err.Error(), usage: f.usage()}
 	}
-	store, err := openExistingStore(ctx, cfg.DataDir)
+	tokens, err := openTokens(cfg.DataDir, false)
 	if err != nil {
 		return err
 	}
-	defer store.Close()
-	tokens, err := store.tokens()
-	if err != nil {
-		return err
-	}
+	defer tokens.Close()
 	if err := tokens.RevokeToken(ctx, *id, time.Now()); err != nil {
 		return fmt.Errorf("token revoke: %w", err)
 	}
@@ -138,15 +131,11 @@ revocation.
 	if err := cfg.validate(); err != nil {
 		return &usageError{msg: "token list: " + err.Error(), usage: f.usage()}
 	}
-	store, err := openExistingStore(ctx, cfg.DataDir)
+	tokens, err := openTokens(cfg.DataDir, false)
 	if err != nil {
 		return err
 	}
-	defer store.Close()
-	tokens, err := store.tokens()
-	if err != nil {
-		return err
-	}
+	defer tokens.Close()
 	list, err := tokens.Tokens(ctx)
 	if err != nil {
 		return fmt.Errorf("token list: %w", err)

@@ -1,0 +1,50 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"path/filepath"
+
+	"github.com/eventdesk/eventdesk/app"
+	"github.com/eventdesk/eventdesk/auth"
+	"github.com/eventdesk/eventdesk/httpapi"
+)
+
+// SessionKeyFile holds the key that signs session cookies, in the data
+// directory; it is created on first start so that logins survive restarts.
+const SessionKeyFile = "session.key"
+
+// envDemoLogin turns the demo login (anyone may log in by name) on or off.
+const envDemoLogin = "EVENTDESK_DEMO_LOGIN"
+
+// newAPI wires the application layer and the REST API over the open store
+// and read models.
+func (m *Main) newAPI() (http.Handler, error) {
+	tokens, err := m.store.db.OpenTokens()
+	if err != nil {
+		return nil, err
+	}
+	key, err := auth.LoadOrCreateKey(filepath.Join(m.store.db.Dir(), SessionKeyFile))
+	if err != nil {
+		return nil, err
+	}
+	sessions, err := auth.NewSessions(key, 0)
+	if err != nil {
+		return nil, err
+	}
+	metrics := httpapi.NewMetrics()
+	a, err := app.New(app.Config{
+		Store: m.store.events, Reader: m.store.readModels, Tokens: tokens,
+		Observer: metrics, Logger: m.Logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("serve: %w", err)
+	}
+	srv, err := httpapi.NewServer(httpapi.Config{
+		App: a, Sessions: sessions, DemoLogin: m.Config.DemoLogin, Logger: m.Logger, Metrics: metrics,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("serve: %w", err)
+	}
+	return srv, nil
+}
