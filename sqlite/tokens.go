@@ -39,11 +39,13 @@ var _ app.TokenStore = (*Tokens)(nil)
 // OpenTokens opens (creating and migrating if needed) <dir>/tokens.db
 // without taking the directory lock, so that the CLI can manage tokens of
 // a running server. A damaged, foreign or newer-schema file is refused.
-func OpenTokens(dir string) (*Tokens, error) {
+func OpenTokens(dir string) (*Tokens, error) { return openTokens(dir, slog.Default()) }
+
+func openTokens(dir string, logger *slog.Logger) (*Tokens, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("sqlite: tokens: %w", err)
 	}
-	o := options{logger: slog.Default(), now: time.Now, readers: 4}
+	o := options{logger: logger, now: time.Now, readers: 4}
 	w, r, err := openFile(context.Background(), filepath.Join(dir, TokensFile), tokensSchema, o)
 	if err != nil {
 		return nil, err
@@ -54,7 +56,7 @@ func OpenTokens(dir string) (*Tokens, error) {
 // OpenTokens opens the token store of db's data directory and closes it
 // when db closes.
 func (db *DB) OpenTokens() (*Tokens, error) {
-	t, err := OpenTokens(db.dir)
+	t, err := openTokens(db.dir, db.opts.logger)
 	if err != nil {
 		return nil, err
 	}

@@ -195,7 +195,25 @@ func (m *Main) handler(api http.Handler) http.Handler {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", m.readyz)
+	mux.HandleFunc("GET /{$}", index)
 	return mux
+}
+
+// index is the start page until the web UI exists: it says what runs here
+// and where to go.
+func index(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	fmt.Fprint(w, `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>eventdesk</title></head>
+<body>
+<h1>eventdesk</h1>
+<p>An event-sourced helpdesk. This server is running.</p>
+<ul>
+<li><a href="/api/openapi.json">/api/openapi.json</a>: the REST API (OpenAPI 3.1)</li>
+<li><a href="/healthz">/healthz</a> and <a href="/readyz">/readyz</a>: health</li>
+</ul>
+</body></html>
+`)
 }
 
 // readyz answers 200 while the server takes requests, with how far the
