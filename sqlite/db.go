@@ -1,0 +1,229 @@
+// Package sqlite adapts eventdesk to an embedded SQLite database through
+// modernc.org/sqlite (pure Go, so the binary stays static). It is the only
+// package that imports that driver.
+//
+// A data directory holds:
+//
+//	LOCK           flock'ed for the life of a *DB: one process per directory
+//	events.db      the event store (events, idempotency keys), see EventStore
+//	readmodels.db  read models and checkpoints (added by the read-model files
+//	               of this package), apart so that projections never contend
+//	               with the append writer
+//
+// Every file is in WAL mode with synchronous=FULL: a commit is on disk when
+// it returns. Each file carries an application_id and a schema version
+// (PRAGMA user_version); embedded numbered migrations bring it up to date
+// at Open, in one transaction. A file that is not a SQLite database, is
+// damaged, belongs to another application or has a newer schema is refused
+// with a clear error and left untouched. Open checks the 100-byte header
+// and asks SQLite through a read-only connection; PRAGMA quick_check runs
+// at Open only for files up to 16 MiB (it is linear in the file), and
+// always in EventStore.Verify.
+//
+// Adding another file to the directory (for the read-model engineer): give
+// it a schema value (its own application_id and embedded migrations, e.g.
+// migrations/readmodels/*.sql), open it with db.openFile, and register its
+// shutdown with db.onClose; DB.Close runs those before closing the event
+// store and releasing the lock.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/eventdesk/eventdesk"
+)
+
+// EventsFile is the event store's file name inside the data directory.
+const EventsFile = "events.db"
+
+//go:embed migrations/events/*.sql
+var eventsMigrations embed.FS
+
+// eventsSchema is the event store's file: application_id "EvSt".
+var eventsSchema = schema{name: "event store", appID: 0x45765374, files: mustSub(eventsMigrations, "migrations/events")}
+
+func mustSub(f fs.FS, dir string) fs.FS {
+	sub, err := fs.Sub(f, dir)
+	if err != nil {
+		panic(err)
+	}
+	return sub
+}
+
+// Option configures Open.
+type Option func(*options)
+
+type options struct {
+	logger      *slog.Logger
+	now         func() time.Time
+	maxBatch    int
+	streamCache int
+	readers     int
+}
+
+// WithLogger sets where the store logs (default slog.Default()).
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
+
+// WithClock sets the clock that stamps events appended with a zero
+// RecordedAt (default time.Now).
+func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
+
+// WithMaxBatch caps how many events one group commit writes (default
+// 2048). Larger batches amortize the fsync over more appends; smaller ones
+// bound the latency a batch adds to its first append.
+func WithMaxBatch(events int) Option { return func(o *options) { o.maxBatch = max(events, 1) } }
+
+// WithStreamCache sets how many stream heads (version and last hash) the
+// writer keeps in memory (default 100,000, about 20 MB); a miss costs one
+// indexed read.
+func WithStreamCache(streams int) Option { return func(o *options) { o.streamCache = max(streams, 1) } }
+
+// WithReaders sets the size of the read connection pool (default 8).
+func WithReaders(n int) Option { return func(o *options) { o.readers = max(n, 1) } }
+
+// DB is an open data directory. It is the event store (it embeds
+// *EventStore, so it implements eventdesk.EventStore); its Close closes
+// everything opened in the directory and releases the lock.
+type DB struct {
+	*EventStore
+
+	dir    string
+	opts   options
+	lock   *dirLock
+	mu     sync.Mutex
+	closed bool
+	// closers run first to last at Close, before the event store closes.
+	closers []func() error
+}
+
+var _ eventdesk.EventStore = (*DB)(nil)
+
+// Open locks the data directory dir (creating it if needed), opens or
+// creates the event store in it and migrates it to the current schema.
+// It fails at once if another process has the directory open, and refuses
+// a corrupt, foreign or newer-schema events.db without modifying it (see
+// ErrLocked, ErrCorrupt, ErrNewerSchema).
+func Open(dir string, opts ...Option) (*DB, error) {
+	o := options{logger: slog.Default(), now: time.Now, maxBatch: 2048, streamCache: 100_000, readers: 8}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if dir == "" {
+		return nil, errors.New("sqlite: open: the data directory is empty")
+	}
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", dir, err)
+	}
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("sqlite: create data directory: %w", err)
+	}
+	lock, err := lockDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	db := &DB{dir: dir, opts: o, lock: lock}
+	db.EventStore, err = openEventStore(context.Background(), filepath.Join(dir, EventsFile), o)
+	if err != nil {
+		_ = lock.release()
+		return nil, err
+	}
+	return db, nil
+}
+
+// Dir returns the absolute path of the data directory.
+func (db *DB) Dir() string { return db.dir }
+
+// Events returns the event store (the same value DB embeds).
+func (db *DB) Events() *EventStore { return db.EventStore }
+
+// Close closes everything opened in the directory (waiting for in-flight
+// appends to complete) and releases the lock. Closing twice is harmless.
+func (db *DB) Close() error {
+	db.mu.Lock()
+	if db.closed {
+		db.mu.Unlock()
+		return nil
+	}
+	db.closed = true
+	closers := slices.Clone(db.closers)
+	db.mu.Unlock()
+
+	var errs []error
+	for i := len(closers) - 1; i >= 0; i-- {
+		errs = append(errs, closers[i]())
+	}
+	errs = append(errs, db.EventStore.Close(), db.lock.release())
+	return errors.Join(errs...)
+}
+
+// onClose registers f to run at Close (last registered, first run),
+// before the event store closes.
+func (db *DB) onClose(f func() error) {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	db.closers = append(db.closers, f)
+}
+
+// openFile opens (creating it if needed) the SQLite file name in the data
+// directory with the same checks, pragmas and migration as events.db: a
+// single write connection and a pool of readers on the same file. The
+// caller closes both (register with onClose).
+func (db *DB) openFile(ctx context.Context, name string, sc schema) (write, read *sql.DB, err error) {
+	return openFile(ctx, filepath.Join(db.dir, name), sc, db.opts)
+}
+
+// openFile checks, opens and migrates file.
+func openFile(ctx context.Context, file string, sc schema, o options) (write, read *sql.DB, err error) {
+	ms, err := sc.migrations()
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := checkHeader(file, sc, len(ms)); err != nil {
+		return nil, nil, err
+	}
+	if err := probe(ctx, file, sc, len(ms)); err != nil {
+		return nil, nil, err
+	}
+	write, err = openPool(file, connConfig{cacheKiB: 64 << 10}, 1)
+	if err != nil {
+		return nil, nil, err
+	}
+	conn, err := write.Conn(ctx)
+	if err != nil {
+		_ = write.Close()
+		return nil, nil, fmt.Errorf("sqlite: open %s: %w", file, err)
+	}
+	var mode string
+	if err := conn.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
+		_ = conn.Close()
+		_ = write.Close()
+		return nil, nil, fmt.Errorf("sqlite: open %s: journal mode is %q, want wal: %v", file, mode, err)
+	}
+	applied, err := migrate(ctx, conn, file, sc)
+	_ = conn.Close()
+	if err != nil {
+		_ = write.Close()
+		return nil, nil, err
+	}
+	if applied > 0 {
+		o.logger.Info("sqlite: migrated", "file", file, "migrations", applied, "schema", len(ms))
+	}
+	read, err = openPool(file, connConfig{queryOnly: true, cacheKiB: 16 << 10}, o.readers)
+	if err != nil {
+		_ = write.Close()
+		return nil, nil, err
+	}
+	return write, read, nil
+}

@@ -1,0 +1,290 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"iter"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/eventdesk/eventdesk"
+)
+
+// ErrClosed is returned by every method of a closed EventStore.
+var ErrClosed = &eventdesk.Error{Code: eventdesk.EUnavailable, Message: "the event store is closed"}
+
+// EventStore is the event store in events.db. Appends go through one
+// writer goroutine that group-commits them (see Append); reads use a pool
+// of read-only connections, which WAL lets run beside the writer.
+type EventStore struct {
+	file string
+	opts options
+	wdb  *sql.DB // one connection, owned by the writer goroutine
+	rdb  *sql.DB // readers
+	w    *writer
+
+	readStream, readAll *sql.Stmt
+
+	queue      chan *request
+	writerDone chan struct{}
+	signal     eventdesk.Signal
+	head       atomic.Int64 // last committed position
+
+	mu        sync.RWMutex // guards closed against in-flight registration
+	closed    bool
+	inflight  sync.WaitGroup
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ eventdesk.EventStore = (*EventStore)(nil)
+
+// eventColumns is the column list every read selects, in scanEvent's order.
+const eventColumns = "position, id, stream, version, type, schema, data, metadata, recorded_at, hash"
+
+func openEventStore(ctx context.Context, file string, o options) (*EventStore, error) {
+	wdb, rdb, err := openFile(ctx, file, eventsSchema, o)
+	if err != nil {
+		return nil, err
+	}
+	s := &EventStore{file: file, opts: o, wdb: wdb, rdb: rdb, queue: make(chan *request, 4096), writerDone: make(chan struct{})}
+	fail := func(err error) (*EventStore, error) {
+		_ = rdb.Close()
+		_ = wdb.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", file, err)
+	}
+	if s.readStream, err = rdb.PrepareContext(ctx, "SELECT "+eventColumns+" FROM events WHERE stream = ? AND version >= ? ORDER BY version LIMIT ?"); err != nil {
+		return fail(err)
+	}
+	if s.readAll, err = rdb.PrepareContext(ctx, "SELECT "+eventColumns+" FROM events WHERE position > ? ORDER BY position LIMIT ?"); err != nil {
+		return fail(err)
+	}
+	if s.w, err = newWriter(ctx, wdb, o); err != nil {
+		return fail(err)
+	}
+	s.head.Store(s.w.next - 1)
+	go s.run()
+	return s, nil
+}
+
+// request is an append (or an Import) waiting for the writer.
+type request struct {
+	ctx      context.Context
+	stream   string
+	expected eventdesk.ExpectedVersion
+	events   []pendingEvent
+	key      string // idempotency key of the first event
+	imports  []eventdesk.Event
+	done     chan response // buffered: the writer never blocks on it
+
+	resp response // filled by the writer during a batch
+}
+
+// pendingEvent is an event on its way in: everything but version,
+// position and hash is known before the writer sees it.
+type pendingEvent struct {
+	ev   eventdesk.Event
+	meta []byte
+}
+
+type response struct {
+	res eventdesk.AppendResult
+	err error
+}
+
+// Append writes events at the end of stream if expected matches, durably:
+// it returns after the transaction holding them has been committed with
+// synchronous=FULL. Concurrent appends share transactions (group commit):
+// the writer takes every append queued while it was committing the
+// previous batch, checks each against the stream heads it caches, writes
+// all that pass in one transaction and commits once. An append that fails
+// its checks fails alone and writes nothing.
+//
+// ctx is honoured until the append enters a batch; once it has, Append
+// waits for the commit (a few milliseconds) so that its outcome is known.
+func (s *EventStore) Append(ctx context.Context, stream string, expected eventdesk.ExpectedVersion, events ...eventdesk.EventData) (eventdesk.AppendResult, error) {
+	if err := eventdesk.ValidateAppend(stream, expected, events); err != nil {
+		return eventdesk.AppendResult{}, fmt.Errorf("sqlite: append %s: %w", stream, err)
+	}
+	req := &request{ctx: ctx, stream: stream, expected: expected, events: make([]pendingEvent, len(events)), done: make(chan response, 1)}
+	var now time.Time
+	for i, e := range events {
+		at := e.RecordedAt
+		if at.IsZero() {
+			if now.IsZero() {
+				now = s.opts.now()
+			}
+			at = now
+		}
+		meta, err := json.Marshal(e.Metadata)
+		if err != nil {
+			return eventdesk.AppendResult{}, fmt.Errorf("sqlite: append %s: metadata: %w", stream, err)
+		}
+		req.events[i] = pendingEvent{
+			ev: eventdesk.Event{
+				ID: e.ID, Stream: stream, Type: e.Type, Schema: e.Schema, Data: e.Data,
+				Metadata: e.Metadata, RecordedAt: eventdesk.NormalizeTime(at),
+			},
+			meta: meta,
+		}
+	}
+	if len(events) > 0 {
+		req.key = events[0].Metadata.IdempotencyKey
+	}
+	resp := s.submit(ctx, req)
+	if resp.err != nil {
+		return eventdesk.AppendResult{}, fmt.Errorf("sqlite: append %s: %w", stream, resp.err)
+	}
+	return resp.res, nil
+}
+
+// submit hands req to the writer and waits for its answer.
+func (s *EventStore) submit(ctx context.Context, req *request) response {
+	if err := ctx.Err(); err != nil {
+		return response{err: err}
+	}
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return response{err: ErrClosed}
+	}
+	s.inflight.Add(1)
+	s.mu.RUnlock()
+	defer s.inflight.Done()
+	select {
+	case s.queue <- req:
+	case <-ctx.Done():
+		return response{err: ctx.Err()}
+	}
+	return <-req.done
+}
+
+// usable fails when the store is closed or ctx has ended.
+func (s *EventStore) usable(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return ErrClosed
+	}
+	return nil
+}
+
+// ReadStream returns up to limit events of stream from version fromVersion
+// on (limit ≤ 0: all).
+func (s *EventStore) ReadStream(ctx context.Context, stream string, fromVersion int64, limit int) ([]eventdesk.Event, error) {
+	if err := s.usable(ctx); err != nil {
+		return nil, fmt.Errorf("sqlite: read stream %s: %w", stream, err)
+	}
+	events, err := s.query(ctx, s.readStream, limit, stream, fromVersion, sqlLimit(limit))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: read stream %s: %w", stream, err)
+	}
+	return events, nil
+}
+
+// ReadAll returns up to limit events after position after, in position
+// order (limit ≤ 0: all).
+func (s *EventStore) ReadAll(ctx context.Context, after int64, limit int) ([]eventdesk.Event, error) {
+	if err := s.usable(ctx); err != nil {
+		return nil, fmt.Errorf("sqlite: read all: %w", err)
+	}
+	events, err := s.query(ctx, s.readAll, limit, after, sqlLimit(limit))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: read all after %d: %w", after, err)
+	}
+	return events, nil
+}
+
+// sqlLimit maps "≤ 0: no limit" to SQLite's LIMIT -1.
+func sqlLimit(limit int) int {
+	if limit <= 0 {
+		return -1
+	}
+	return limit
+}
+
+func (s *EventStore) query(ctx context.Context, stmt *sql.Stmt, limit int, args ...any) ([]eventdesk.Event, error) {
+	rows, err := stmt.QueryContext(ctx, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var events []eventdesk.Event
+	if limit > 0 {
+		events = make([]eventdesk.Event, 0, min(limit, 1024))
+	}
+	for rows.Next() {
+		e, err := scanEvent(rows)
+		if err != nil {
+			return nil, err
+		}
+		events = append(events, e)
+	}
+	return events, rows.Err()
+}
+
+// scanEvent reads one row of eventColumns.
+func scanEvent(rows *sql.Rows) (eventdesk.Event, error) {
+	var (
+		e    eventdesk.Event
+		data []byte
+		meta []byte
+		at   int64
+	)
+	if err := rows.Scan(&e.Position, &e.ID, &e.Stream, &e.Version, &e.Type, &e.Schema, &data, &meta, &at, &e.Hash); err != nil {
+		return e, err
+	}
+	e.Data = data
+	e.RecordedAt = time.UnixMicro(at).UTC()
+	if err := json.Unmarshal(meta, &e.Metadata); err != nil {
+		return e, fmt.Errorf("event %d: %w: %v", e.Position, errBadMetadata, err)
+	}
+	return e, nil
+}
+
+// errBadMetadata marks a stored row whose metadata is not valid JSON: the
+// store never writes one, so the file was altered.
+var errBadMetadata = errors.New("stored metadata is not valid JSON")
+
+// Subscribe yields every event after position after, then new ones as they
+// commit (the writer wakes subscribers after each commit), until ctx ends.
+func (s *EventStore) Subscribe(ctx context.Context, after int64) iter.Seq2[eventdesk.Event, error] {
+	// One process owns the directory, so the signal sees every commit;
+	// the poll is only a safety net.
+	return eventdesk.CatchUp(ctx, s, s.signal.Wait, after, 512, 5*time.Second)
+}
+
+// Head returns the position of the last committed event.
+func (s *EventStore) Head(ctx context.Context) (int64, error) {
+	if err := s.usable(ctx); err != nil {
+		return 0, fmt.Errorf("sqlite: head: %w", err)
+	}
+	return s.head.Load(), nil
+}
+
+// Close lets in-flight appends finish, stops the writer and closes the
+// connections. Later calls return the first call's result.
+func (s *EventStore) Close() error {
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.closed = true
+		s.mu.Unlock()
+		s.inflight.Wait() // every queued request gets its answer
+		close(s.queue)
+		<-s.writerDone
+		s.signal.Broadcast() // subscribers wake, read, and see ErrClosed
+		var errs []error
+		errs = append(errs, s.w.close(), s.readStream.Close(), s.readAll.Close(), s.rdb.Close(), s.wdb.Close())
+		if err := errors.Join(errs...); err != nil {
+			s.closeErr = fmt.Errorf("sqlite: close %s: %w", s.file, err)
+		}
+	})
+	return s.closeErr
+}

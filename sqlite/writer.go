@@ -1,0 +1,323 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/eventdesk/eventdesk"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// writer is the state of the single writer goroutine: its connection, its
+// prepared statements, the cache of stream heads and the next position.
+// Only the writer goroutine touches it (and Close, after it stopped).
+type writer struct {
+	conn *sql.Conn
+
+	insertEvent, upsertKey, selectKey, selectHead, deleteFrom, getMeta, setMeta *sql.Stmt
+
+	// heads caches committed stream heads. pending holds the heads the open
+	// transaction changed and keys the idempotency keys it recorded; they
+	// reach the cache only once the transaction commits, so a rollback
+	// leaves the cache true.
+	heads   *lru
+	pending map[string]streamHead
+	keys    map[string]eventdesk.DuplicateAppendError
+
+	next      int64 // next position to assign in the open transaction
+	committed int64 // next position after the last commit
+
+	maxBatch int
+	batch    []*request
+	run      importRun // the append an Import is in the middle of
+}
+
+// streamHead is what an append needs to know about its stream.
+type streamHead struct {
+	version int64
+	hash    string
+}
+
+func newWriter(ctx context.Context, db *sql.DB, o options) (*writer, error) {
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	w := &writer{
+		conn: conn, heads: newLRU(o.streamCache), maxBatch: o.maxBatch,
+		pending: map[string]streamHead{}, keys: map[string]eventdesk.DuplicateAppendError{},
+	}
+	for _, p := range []struct {
+		stmt **sql.Stmt
+		sql  string
+	}{
+		{&w.insertEvent, "INSERT INTO events (" + eventColumns + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"},
+		{&w.upsertKey, `INSERT INTO idempotency (key, stream, first_event_id, version, position, request_hash) VALUES (?, ?, ?, ?, ?, ?)
+			ON CONFLICT (key) DO UPDATE SET version = excluded.version, position = excluded.position`},
+		{&w.selectKey, "SELECT stream, first_event_id, version, position, request_hash FROM idempotency WHERE key = ?"},
+		{&w.selectHead, "SELECT version, hash FROM events WHERE stream = ? ORDER BY version DESC LIMIT 1"},
+		{&w.deleteFrom, "DELETE FROM events WHERE position >= ?"},
+		{&w.getMeta, "SELECT value FROM meta WHERE key = ?"},
+		{&w.setMeta, "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"},
+	} {
+		if *p.stmt, err = conn.PrepareContext(ctx, p.sql); err != nil {
+			_ = w.close()
+			return nil, err
+		}
+	}
+	var last int64
+	if err := conn.QueryRowContext(ctx, "SELECT COALESCE(MAX(position), 0) FROM events").Scan(&last); err != nil {
+		_ = w.close()
+		return nil, err
+	}
+	w.next, w.committed = last+1, last+1
+	return w, nil
+}
+
+func (w *writer) close() error {
+	var errs []error
+	for _, st := range []*sql.Stmt{w.insertEvent, w.upsertKey, w.selectKey, w.selectHead, w.deleteFrom, w.getMeta, w.setMeta} {
+		if st != nil {
+			errs = append(errs, st.Close())
+		}
+	}
+	errs = append(errs, w.conn.Close())
+	return errors.Join(errs...)
+}
+
+// run is the writer goroutine. It takes a request, adds every append
+// already queued behind it (up to maxBatch events) and commits them
+// together; an Import is always a batch of its own.
+func (s *EventStore) run() {
+	defer close(s.writerDone)
+	var carry *request
+	for {
+		req := carry
+		carry = nil
+		if req == nil {
+			var ok bool
+			if req, ok = <-s.queue; !ok {
+				return
+			}
+		}
+		if req.imports != nil {
+			s.importBatch(req)
+			continue
+		}
+		batch := append(s.w.batch[:0], req)
+		n := len(req.events)
+	fill:
+		for n < s.w.maxBatch {
+			select {
+			case r, ok := <-s.queue:
+				if !ok {
+					break fill
+				}
+				if r.imports != nil {
+					carry = r
+					break fill
+				}
+				batch = append(batch, r)
+				n += len(r.events)
+			default:
+				break fill
+			}
+		}
+		s.commitBatch(batch)
+		clear(batch) // drop references to answered requests
+		s.w.batch = batch[:0]
+	}
+}
+
+// errFatal marks an error that dooms the whole transaction (I/O, a full
+// disk, a broken invariant), as opposed to one append's own failure.
+type errFatal struct{ err error }
+
+func (e errFatal) Error() string { return e.err.Error() }
+func (e errFatal) Unwrap() error { return e.err }
+
+// commitBatch writes a batch in one transaction and answers every request
+// once the outcome is durable.
+func (s *EventStore) commitBatch(batch []*request) {
+	w := s.w
+	ctx := context.Background() // one caller's ctx must not abort the others
+	failAll := func(err error) {
+		w.rollback()
+		for _, r := range batch {
+			r.done <- response{err: err}
+		}
+	}
+	if _, err := w.conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		failAll(fmt.Errorf("begin: %w", err))
+		return
+	}
+	wrote := false
+	for _, r := range batch {
+		if err := r.ctx.Err(); err != nil {
+			r.resp = response{err: err}
+			continue
+		}
+		res, err := w.apply(ctx, r)
+		if fe := (errFatal{}); errors.As(err, &fe) {
+			failAll(fe.err)
+			return
+		}
+		r.resp = response{res: res, err: err}
+		wrote = wrote || (err == nil && len(r.events) > 0)
+	}
+	if !wrote {
+		// Nothing to make durable: every request failed its checks or
+		// appended nothing. Their answers stand on committed state.
+		w.rollback()
+	} else if _, err := w.conn.ExecContext(ctx, "COMMIT"); err != nil {
+		failAll(fmt.Errorf("commit: %w", err))
+		return
+	} else {
+		w.publish()
+		s.head.Store(w.committed - 1)
+		s.signal.Broadcast()
+	}
+	for _, r := range batch {
+		r.done <- r.resp
+	}
+}
+
+// apply checks one append against the stream's head and writes it into
+// the open transaction. A failure of the append itself (a wrong expected
+// version, a used idempotency key, a taken event id) is returned as is and
+// leaves the transaction as it was; errFatal means the transaction is lost.
+func (w *writer) apply(ctx context.Context, r *request) (eventdesk.AppendResult, error) {
+	// The key first: a retry of an append that succeeded meets a stream
+	// that has moved on, and must hear "duplicate", not "wrong version".
+	if r.key != "" {
+		dup, found, err := w.lookupKey(ctx, r.key)
+		if err != nil {
+			return eventdesk.AppendResult{}, errFatal{err}
+		}
+		if found {
+			return eventdesk.AppendResult{}, &dup
+		}
+	}
+	h, err := w.head(ctx, r.stream)
+	if err != nil {
+		return eventdesk.AppendResult{}, errFatal{err}
+	}
+	if !r.expected.Matches(h.version) {
+		return eventdesk.AppendResult{}, &eventdesk.WrongExpectedVersionError{Stream: r.stream, Expected: r.expected, Actual: h.version}
+	}
+	if len(r.events) == 0 {
+		return eventdesk.AppendResult{Version: h.version}, nil
+	}
+	first := w.next
+	for i := range r.events {
+		e := &r.events[i].ev
+		e.Version = h.version + 1
+		e.Position = w.next
+		e.Hash = eventdesk.ChainHash(h.hash, *e)
+		if err := w.insert(ctx, e, r.events[i].meta); err != nil {
+			w.next = first
+			return eventdesk.AppendResult{}, w.undo(ctx, r.stream, first, i, e.ID, err)
+		}
+		h = streamHead{version: e.Version, hash: e.Hash}
+		w.next++
+	}
+	res := eventdesk.AppendResult{Version: h.version, Position: w.next - 1}
+	if r.key != "" {
+		e := r.events[0].ev
+		if _, err := w.upsertKey.ExecContext(ctx, r.key, r.stream, e.ID, res.Version, res.Position, e.Metadata.RequestHash); err != nil {
+			w.next = first
+			return eventdesk.AppendResult{}, w.undo(ctx, r.stream, first, len(r.events), "", err)
+		}
+		w.keys[r.key] = eventdesk.DuplicateAppendError{Key: r.key, Stream: r.stream, FirstEventID: e.ID, Result: res, RequestHash: e.Metadata.RequestHash}
+	}
+	w.pending[r.stream] = h
+	return res, nil
+}
+
+func (w *writer) insert(ctx context.Context, e *eventdesk.Event, meta []byte) error {
+	_, err := w.insertEvent.ExecContext(ctx, e.Position, e.ID, e.Stream, e.Version, e.Type, e.Schema, []byte(e.Data), meta, e.RecordedAt.UnixMicro(), e.Hash)
+	return err
+}
+
+// undo removes the rows an append wrote before one of its inserts failed,
+// and classifies the failure: a taken event id is the append's own
+// conflict; anything else is fatal.
+func (w *writer) undo(ctx context.Context, stream string, first int64, written int, id string, cause error) error {
+	if written > 0 {
+		if _, err := w.deleteFrom.ExecContext(ctx, first); err != nil {
+			return errFatal{fmt.Errorf("%w (and undoing the append failed: %v)", cause, err)}
+		}
+	}
+	if id != "" && isTakenID(cause) {
+		return eventdesk.Errorf(eventdesk.EConflict, "event id %s already exists", id)
+	}
+	// A (stream, version) collision means the cache lied: forget it all.
+	w.heads.reset()
+	delete(w.pending, stream)
+	return errFatal{cause}
+}
+
+// isTakenID reports whether err is the unique index on events.id refusing
+// a row.
+func isTakenID(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE && strings.Contains(se.Error(), "events.id")
+}
+
+// head returns the stream's head as the open transaction sees it.
+func (w *writer) head(ctx context.Context, stream string) (streamHead, error) {
+	if h, ok := w.pending[stream]; ok {
+		return h, nil
+	}
+	if h, ok := w.heads.get(stream); ok {
+		return h, nil
+	}
+	// Not written by the open transaction, so this reads committed state
+	// and may go straight into the cache.
+	var h streamHead
+	err := w.selectHead.QueryRowContext(ctx, stream).Scan(&h.version, &h.hash)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return h, fmt.Errorf("read head of %s: %w", stream, err)
+	}
+	w.heads.put(stream, h)
+	return h, nil
+}
+
+// lookupKey finds an earlier append with the idempotency key.
+func (w *writer) lookupKey(ctx context.Context, key string) (eventdesk.DuplicateAppendError, bool, error) {
+	if d, ok := w.keys[key]; ok {
+		return d, true, nil
+	}
+	d := eventdesk.DuplicateAppendError{Key: key}
+	err := w.selectKey.QueryRowContext(ctx, key).Scan(&d.Stream, &d.FirstEventID, &d.Result.Version, &d.Result.Position, &d.RequestHash)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return d, false, nil
+	case err != nil:
+		return d, false, fmt.Errorf("read idempotency key: %w", err)
+	}
+	return d, true, nil
+}
+
+// publish makes the committed transaction's effects the writer's truth.
+func (w *writer) publish() {
+	for stream, h := range w.pending {
+		w.heads.put(stream, h)
+	}
+	clear(w.pending)
+	clear(w.keys)
+	w.committed = w.next
+}
+
+// rollback abandons the open transaction (if any) and everything the
+// writer assumed about it.
+func (w *writer) rollback() {
+	_, _ = w.conn.ExecContext(context.Background(), "ROLLBACK")
+	clear(w.pending)
+	clear(w.keys)
+	w.next = w.committed
+}
