@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -61,7 +62,13 @@ type DB struct {
 	opts Options
 	log  *slog.Logger
 
-	signal eventdesk.Signal
+	signal eventdesk.Signal // local commits and Notify: new events
+
+	// cpSignal is broadcast when any node commits a projection; see
+	// startListener.
+	cpSignal     eventdesk.Signal
+	listenOnce   sync.Once
+	stopListener func()
 
 	// mu guards closed and the sending side of reqs: Append holds it for
 	// reading while it enqueues, Close for writing while it closes reqs.
@@ -140,6 +147,10 @@ func (db *DB) Close() error {
 	close(db.reqs)
 	db.mu.Unlock()
 	<-db.writerDone
+	db.listenOnce.Do(func() {}) // no listener may start after this
+	if db.stopListener != nil {
+		db.stopListener()
+	}
 	db.pool.Close()
 	return nil
 }
@@ -216,53 +227,55 @@ func migrate(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error {
 			conn.Conn().Close(uctx) // closing the session releases the lock
 		}
 	}()
-	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-		version    integer     PRIMARY KEY,
-		name       text        NOT NULL,
-		applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
-		return fmt.Errorf("postgres: migrate: %w", err)
-	}
-	applied := map[int]bool{}
-	rows, err := conn.Query(ctx, "SELECT version FROM schema_migrations")
-	if err != nil {
-		return fmt.Errorf("postgres: migrate: %w", err)
-	}
-	for rows.Next() {
-		var v int
-		if err := rows.Scan(&v); err != nil {
-			rows.Close()
-			return fmt.Errorf("postgres: migrate: %w", err)
-		}
-		applied[v] = true
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("postgres: migrate: %w", err)
-	}
-	known := map[int]bool{}
-	for _, m := range ms {
-		known[m.version] = true
-		if applied[m.version] {
-			continue
-		}
-		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-			if _, err := tx.Exec(ctx, m.sql); err != nil {
-				return err
-			}
-			_, err := tx.Exec(ctx, "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", m.version, m.name)
+	// All pending migrations commit together: one WAL flush, and a node
+	// that crashes midway leaves the schema as it was.
+	var done []string
+	var unknown []int
+	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+			version    integer     PRIMARY KEY,
+			name       text        NOT NULL,
+			applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
 			return err
-		})
+		}
+		rows, err := tx.Query(ctx, "SELECT version FROM schema_migrations")
 		if err != nil {
-			return fmt.Errorf("postgres: migrate: %s: %w", m.name, err)
+			return err
 		}
-		log.Info("postgres: applied migration", "migration", m.name)
+		applied, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+		if err != nil {
+			return err
+		}
+		for _, m := range ms {
+			if slices.Contains(applied, int32(m.version)) {
+				continue
+			}
+			if _, err := tx.Exec(ctx, m.sql); err != nil {
+				return fmt.Errorf("%s: %w", m.name, err)
+			}
+			if _, err := tx.Exec(ctx, "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", m.version, m.name); err != nil {
+				return fmt.Errorf("%s: %w", m.name, err)
+			}
+			done = append(done, m.name)
+		}
+		for _, v := range applied {
+			if !slices.ContainsFunc(ms, func(m migration) bool { return m.version == int(v) }) {
+				unknown = append(unknown, int(v))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("postgres: migrate: %w", unavailable(err))
 	}
-	for v := range applied {
-		if !known[v] {
-			// A newer binary migrated this database; older nodes keep
-			// working during a rolling upgrade as long as migrations only
-			// add, which is the rule for this directory.
-			log.Warn("postgres: database has a migration this binary does not know", "version", v)
-		}
+	for _, name := range done {
+		log.Info("postgres: applied migration", "migration", name)
+	}
+	for _, v := range unknown {
+		// A newer binary migrated this database; older nodes keep working
+		// during a rolling upgrade as long as migrations only add, which
+		// is the rule for this directory.
+		log.Warn("postgres: database has a migration this binary does not know", "version", v)
 	}
 	return nil
 }
