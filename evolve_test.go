@@ -3,6 +3,7 @@ package eventdesk_test
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -358,6 +359,9 @@ func TestEvolveDoesNotAlias(t *testing.T) {
 		}
 		if last := a.Sentiment[len(a.Sentiment)-1]; last.Score != 1 {
 			t.Errorf("branch A's last score is %v, want 1", last.Score)
+		}
+		if last := b.Comments[len(b.Comments)-1]; last.Body != "B" || slices.Contains(b.Tags, "x") || slices.Contains(a.Tags, "y") {
+			t.Errorf("branches share data: A tags %v, B tags %v, B's last comment %q", a.Tags, b.Tags, last.Body)
 		}
 		if diff := cmp.Diff(fold(t, es), further); diff != "" {
 			t.Errorf("folding on from version %d differs from a full fold (-want +got):\n%s", n, diff)

@@ -1,13 +1,10 @@
 package eventdesk_test
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"testing"
 	"time"
-	"unicode/utf8"
 
 	"github.com/eventdesk/eventdesk"
 	"github.com/google/go-cmp/cmp"
@@ -187,19 +184,3 @@ var (
 
 // ptr returns a pointer to v.
 func ptr[T any](v T) *T { return &v }
-
-// runes returns s repeated to n runes.
-func runes(s string, n int) string {
-	out := strings.Repeat(s, n/utf8.RuneCountInString(s)+1)
-	return string([]rune(out)[:n])
-}
-
-// mustJSON marshals v or fails.
-func mustJSON(tb testing.TB, v any) json.RawMessage {
-	tb.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return b
-}

@@ -171,8 +171,9 @@ type Ticket struct {
 	// FirstResponseAt is when someone other than the requester first
 	// replied publicly.
 	FirstResponseAt time.Time `json:"firstResponseAt,omitzero"`
-	// ResolvedAt is when the ticket last became resolved or closed; zero
-	// while it is active.
+	// ResolvedAt is when the ticket last left the active statuses (became
+	// resolved, or closed without being resolved first; resolved → closed
+	// keeps the time of resolving); zero while it is active.
 	ResolvedAt time.Time `json:"resolvedAt,omitzero"`
 	// CommentCount counts all comments, internal notes included.
 	CommentCount int `json:"commentCount"`
