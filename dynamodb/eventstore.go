@@ -26,9 +26,11 @@ import (
 //     Every append rewrites it under a condition on the version it read, so
 //     it is the anchor of optimistic concurrency and of the hash chain;
 //   - an idempotency key: (IdempotencyPrefix+key, 0), describing the append
-//     that used the key, with a TTL.
+//     that used the key, with a TTL;
+//   - an event id: (EventIDPrefix+id, 0), which makes event ids unique
+//     across the store (DynamoDB has no unique index but the key).
 //
-// An append writes its events, the head and the key in one
+// An append writes its events, their ids, the head and the key in one
 // TransactWriteItems, so all of them commit or none does.
 const (
 	attrStream  = "stream"  // partition key (S)
@@ -50,17 +52,21 @@ const (
 	kindEvent       = "event"
 	kindHead        = "head"
 	kindIdempotency = "idempotency"
+	kindEventID     = "eventid"
 )
 
-// IdempotencyPrefix starts the partition key of idempotency items. Streams
-// whose name starts with it are refused, so that no stream can collide with
-// a key.
-const IdempotencyPrefix = "$idempotency/"
+// Prefixes of the partition keys of idempotency and event-id items.
+// Streams whose name starts with "$" followed by either are refused, so
+// that no stream can collide with them.
+const (
+	IdempotencyPrefix = "$idempotency/"
+	EventIDPrefix     = "$eventid/"
+)
 
 // MaxAppendEvents is the most events one append may carry: TransactWriteItems
-// takes at most 100 items, and an append also writes the stream's head and,
-// with an idempotency key, the key's item.
-const MaxAppendEvents = 98
+// takes at most 100 items, and an append writes two per event (the event
+// and its id) plus the stream's head and the idempotency key.
+const MaxAppendEvents = 49
 
 // maxKeyBytes keeps idempotency keys well under DynamoDB's 2048-byte limit
 // for a partition key.
@@ -88,6 +94,9 @@ type EventStore struct {
 	ttl    time.Duration
 	now    func() time.Time
 
+	locks streamLocks
+	heads headCache
+
 	// mu is held (read) by every append and (write) by Close, which thus
 	// waits for appends in flight.
 	mu     sync.RWMutex
@@ -105,7 +114,8 @@ func (db *DB) EventStore(table string, opts EventStoreOptions) *EventStore {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &EventStore{client: db.client, table: table, ttl: opts.IdempotencyTTL, now: opts.Now}
+	return &EventStore{client: db.client, table: table, ttl: opts.IdempotencyTTL, now: opts.Now,
+		locks: streamLocks{m: map[string]*streamLock{}}, heads: headCache{m: map[string]head{}}}
 }
 
 // Table returns the name of the events table.
@@ -154,6 +164,11 @@ type dupe struct {
 }
 
 // Append implements eventdesk.EventStore.
+//
+// Appends to one stream from this process take turns (a per-stream lock)
+// and start from the head this process wrote last, so that they do not
+// race each other; appends from other processes are caught by the
+// conditions on the head, after which the head is read again.
 func (s *EventStore) Append(ctx context.Context, stream string, expected eventdesk.ExpectedVersion, events ...eventdesk.EventData) (eventdesk.AppendResult, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -163,55 +178,111 @@ func (s *EventStore) Append(ctx context.Context, stream string, expected eventde
 	if err := s.checkAppend(stream, expected, events); err != nil {
 		return eventdesk.AppendResult{}, fmt.Errorf("dynamodb: append %s: %w", stream, err)
 	}
+	unlock, err := s.locks.lock(ctx, stream)
+	if err != nil {
+		return eventdesk.AppendResult{}, fmt.Errorf("dynamodb: append %s: %w", stream, err)
+	}
+	defer unlock()
+	res, err := s.append(ctx, stream, expected, events)
+	if err != nil {
+		var wrong *eventdesk.WrongExpectedVersionError
+		var dup *eventdesk.DuplicateAppendError
+		if !errors.As(err, &wrong) && !errors.As(err, &dup) && eventdesk.ErrorCode(err) == eventdesk.EInternal {
+			err = fmt.Errorf("dynamodb: append %s: %w", stream, err)
+		}
+	}
+	return res, err
+}
+
+func (s *EventStore) append(ctx context.Context, stream string, expected eventdesk.ExpectedVersion, events []eventdesk.EventData) (eventdesk.AppendResult, error) {
 	now := s.now()
 	key := ""
 	if len(events) > 0 {
 		key = events[0].Metadata.IdempotencyKey
 	}
-	for attempt := 1; ; attempt++ {
-		if key != "" {
-			d, found, err := s.readKey(ctx, key, now)
-			if err != nil {
-				return eventdesk.AppendResult{}, fmt.Errorf("dynamodb: append %s: %w", stream, err)
-			}
-			if found {
-				return eventdesk.AppendResult{}, &eventdesk.DuplicateAppendError{
-					Key: key, Stream: d.stream, FirstEventID: d.first,
-					Result: eventdesk.AppendResult{Version: d.version}, RequestHash: d.requestHash,
-				}
-			}
+	// duplicate returns the error for an idempotency key already used, or
+	// nil if it is free.
+	duplicate := func() error {
+		if key == "" {
+			return nil
 		}
-		h, err := s.readHead(ctx, stream)
+		d, found, err := s.readKey(ctx, key, now)
 		if err != nil {
-			return eventdesk.AppendResult{}, fmt.Errorf("dynamodb: append %s: %w", stream, err)
+			return err
+		}
+		if !found {
+			return nil
+		}
+		return &eventdesk.DuplicateAppendError{
+			Key: key, Stream: d.stream, FirstEventID: d.first,
+			Result: eventdesk.AppendResult{Version: d.version}, RequestHash: d.requestHash,
+		}
+	}
+	for attempt := 1; ; attempt++ {
+		h, cached := s.heads.get(stream)
+		if !cached || len(events) == 0 {
+			var err error
+			if h, err = s.readHead(ctx, stream); err != nil {
+				return eventdesk.AppendResult{}, err
+			}
 		}
 		if !expected.Matches(h.version) {
+			if cached {
+				// Another process may have appended since: look again.
+				s.heads.drop(stream)
+				continue
+			}
+			if err := duplicate(); err != nil {
+				return eventdesk.AppendResult{}, err
+			}
 			return eventdesk.AppendResult{}, &eventdesk.WrongExpectedVersionError{Stream: stream, Expected: expected, Actual: h.version}
 		}
 		if len(events) == 0 {
 			return eventdesk.AppendResult{Version: h.version}, nil
 		}
-		items, last := s.transaction(stream, h, events, now)
-		_, err = s.client.TransactWriteItems(ctx, &ddb.TransactWriteItemsInput{TransactItems: items})
+		items, next := s.transaction(stream, h, events, now)
+		_, err := s.client.TransactWriteItems(ctx, &ddb.TransactWriteItemsInput{TransactItems: items})
 		if err == nil {
-			return eventdesk.AppendResult{Version: last}, nil
+			s.heads.put(stream, next)
+			return eventdesk.AppendResult{Version: next.version}, nil
 		}
+		s.heads.drop(stream)
 		var canceled *types.TransactionCanceledException
 		if !errors.As(err, &canceled) {
-			return eventdesk.AppendResult{}, fmt.Errorf("dynamodb: append %s: %w", stream, err)
+			return eventdesk.AppendResult{}, err
 		}
-		// A failed condition means another append won the race for the
-		// head or the key: the next round reads again and reports the
-		// mismatch or the duplicate, or (for AnyVersion) appends after it.
-		// A TransactionConflict means another transaction was still in
-		// flight on one of the items: back off and try again.
+		// The items are: event and event id for each event, then the head,
+		// then the idempotency key. A failed condition on the key means
+		// the key was used; on the head, that another append won the race:
+		// the next round reads the head again and reports the mismatch or
+		// (for AnyVersion) appends after it. A failed condition on an event
+		// id means the id is taken. A TransactionConflict means another
+		// transaction was in flight on one of the items: back off, retry.
+		reasons := canceled.CancellationReasons
+		failed := func(i int) bool {
+			return i < len(reasons) && aws.ToString(reasons[i].Code) == "ConditionalCheckFailed"
+		}
+		headAt := 2 * len(events)
+		if failed(headAt + 1) {
+			if err := duplicate(); err != nil {
+				return eventdesk.AppendResult{}, err
+			}
+		}
+		if !failed(headAt) {
+			for i := range events {
+				if failed(2*i) || failed(2*i+1) {
+					return eventdesk.AppendResult{}, eventdesk.Errorf(eventdesk.EConflict,
+						"dynamodb: append %s: event id %q is already in the store", stream, events[i].ID)
+				}
+			}
+		}
 		if attempt >= maxAttempts {
 			return eventdesk.AppendResult{}, eventdesk.Errorf(eventdesk.EUnavailable,
 				"dynamodb: append %s: gave up after %d attempts under contention: %v", stream, attempt, err)
 		}
 		if hasReason(canceled, "TransactionConflict") || hasReason(canceled, "ThrottlingError") {
 			if err := sleep(ctx, backoff(attempt)); err != nil {
-				return eventdesk.AppendResult{}, fmt.Errorf("dynamodb: append %s: %w", stream, err)
+				return eventdesk.AppendResult{}, err
 			}
 		}
 	}
@@ -223,28 +294,28 @@ func (s *EventStore) checkAppend(stream string, expected eventdesk.ExpectedVersi
 	if err := eventdesk.ValidateAppend(stream, expected, events); err != nil {
 		return err
 	}
-	if strings.HasPrefix(stream, IdempotencyPrefix) {
-		return eventdesk.FieldError("stream", fmt.Sprintf("must not start with %q (reserved by the DynamoDB store)", IdempotencyPrefix))
+	if reserved(stream) {
+		return eventdesk.FieldError("stream", fmt.Sprintf("must not start with %q or %q (reserved by the DynamoDB store)", IdempotencyPrefix, EventIDPrefix))
 	}
-	limit := MaxAppendEvents + 1
-	if len(events) > 0 && events[0].Metadata.IdempotencyKey != "" {
-		limit = MaxAppendEvents
-		if len(IdempotencyPrefix)+len(events[0].Metadata.IdempotencyKey) > maxKeyBytes {
-			return eventdesk.FieldError("idempotencyKey", fmt.Sprintf("must be at most %d bytes", maxKeyBytes-len(IdempotencyPrefix)))
-		}
+	if len(events) > 0 && len(IdempotencyPrefix)+len(events[0].Metadata.IdempotencyKey) > maxKeyBytes {
+		return eventdesk.FieldError("idempotencyKey", fmt.Sprintf("must be at most %d bytes", maxKeyBytes-len(IdempotencyPrefix)))
 	}
-	if len(events) > limit {
+	if len(events) > MaxAppendEvents {
 		return eventdesk.Errorf(eventdesk.ETooLarge,
-			"an append to DynamoDB may carry at most %d events (TransactWriteItems takes 100 items, including the stream head and the idempotency key); got %d",
-			limit, len(events))
+			"an append to DynamoDB may carry at most %d events (one TransactWriteItems of at most 100 items: each event and its id, the stream head and the idempotency key); got %d",
+			MaxAppendEvents, len(events))
 	}
 	return nil
 }
 
+func reserved(stream string) bool {
+	return strings.HasPrefix(stream, IdempotencyPrefix) || strings.HasPrefix(stream, EventIDPrefix)
+}
+
 // transaction builds the items of an append after head h, and returns them
-// with the stream's new version.
-func (s *EventStore) transaction(stream string, h head, events []eventdesk.EventData, now time.Time) ([]types.TransactWriteItem, int64) {
-	items := make([]types.TransactWriteItem, 0, len(events)+2)
+// with the stream's new head.
+func (s *EventStore) transaction(stream string, h head, events []eventdesk.EventData, now time.Time) ([]types.TransactWriteItem, head) {
+	items := make([]types.TransactWriteItem, 0, 2*len(events)+2)
 	prev, version := h.hash, h.version
 	var firstID string
 	for _, d := range events {
@@ -265,6 +336,17 @@ func (s *EventStore) transaction(stream string, h head, events []eventdesk.Event
 		items = append(items, types.TransactWriteItem{Put: &types.Put{
 			TableName:                aws.String(s.table),
 			Item:                     eventItem(e),
+			ConditionExpression:      aws.String("attribute_not_exists(#s)"),
+			ExpressionAttributeNames: map[string]string{"#s": attrStream},
+		}}, types.TransactWriteItem{Put: &types.Put{
+			TableName: aws.String(s.table),
+			Item: map[string]types.AttributeValue{
+				attrStream:  str(EventIDPrefix + e.ID),
+				attrVersion: num(0),
+				attrKind:    str(kindEventID),
+				attrFor:     str(stream),
+				attrHead:    num(version),
+			},
 			ConditionExpression:      aws.String("attribute_not_exists(#s)"),
 			ExpressionAttributeNames: map[string]string{"#s": attrStream},
 		}})
@@ -309,7 +391,7 @@ func (s *EventStore) transaction(stream string, h head, events []eventdesk.Event
 			ExpressionAttributeValues: map[string]types.AttributeValue{":now": num(now.Unix())},
 		}})
 	}
-	return items, version
+	return items, head{exists: true, version: version, hash: prev}
 }
 
 // readHead reads a stream's head item (strongly consistent).
@@ -358,7 +440,13 @@ func (s *EventStore) readKey(ctx context.Context, key string, now time.Time) (du
 // ReadStream implements eventdesk.EventStore with strongly consistent
 // reads, so that a command handler sees every event appended before.
 func (s *EventStore) ReadStream(ctx context.Context, stream string, fromVersion int64, limit int) ([]eventdesk.Event, error) {
-	if stream == "" || strings.HasPrefix(stream, IdempotencyPrefix) || len(stream) > eventdesk.MaxStreamLen {
+	s.mu.RLock()
+	closed := s.closed
+	s.mu.RUnlock()
+	if closed {
+		return nil, eventdesk.Errorf(eventdesk.EUnavailable, "dynamodb: read %s: store is closed", stream)
+	}
+	if stream == "" || reserved(stream) || len(stream) > eventdesk.MaxStreamLen {
 		return nil, nil
 	}
 	from := max(fromVersion, 1)
@@ -495,4 +583,79 @@ func sleep(ctx context.Context, d time.Duration) error {
 	case <-t.C:
 		return nil
 	}
+}
+
+// streamLocks makes appends to one stream from this process take turns.
+type streamLocks struct {
+	mu sync.Mutex
+	m  map[string]*streamLock
+}
+
+type streamLock struct {
+	ch   chan struct{} // holds a token while the lock is taken
+	refs int
+}
+
+// lock waits for the stream's lock (or ctx) and returns its release.
+func (l *streamLocks) lock(ctx context.Context, stream string) (func(), error) {
+	l.mu.Lock()
+	sl := l.m[stream]
+	if sl == nil {
+		sl = &streamLock{ch: make(chan struct{}, 1)}
+		l.m[stream] = sl
+	}
+	sl.refs++
+	l.mu.Unlock()
+	release := func() {
+		l.mu.Lock()
+		if sl.refs--; sl.refs == 0 {
+			delete(l.m, stream)
+		}
+		l.mu.Unlock()
+	}
+	select {
+	case sl.ch <- struct{}{}:
+		return func() { <-sl.ch; release() }, nil
+	case <-ctx.Done():
+		release()
+		return nil, ctx.Err()
+	}
+}
+
+// maxCachedHeads bounds the head cache; past it, entries are evicted at
+// random (a miss costs one GetItem).
+const maxCachedHeads = 4096
+
+// headCache remembers the head this process last wrote for each stream, so
+// that the next append to it needs no read.
+type headCache struct {
+	mu sync.Mutex
+	m  map[string]head
+}
+
+func (c *headCache) get(stream string) (head, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	h, ok := c.m[stream]
+	return h, ok
+}
+
+func (c *headCache) put(stream string, h head) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.m) >= maxCachedHeads {
+		for k := range c.m {
+			delete(c.m, k)
+			if len(c.m) < maxCachedHeads*3/4 {
+				break
+			}
+		}
+	}
+	c.m[stream] = h
+}
+
+func (c *headCache) drop(stream string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.m, stream)
 }
