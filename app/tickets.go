@@ -10,8 +10,15 @@ import (
 )
 
 // maxRetries bounds how often a command without an expected version is
-// decided again after losing a race with another writer.
-const maxRetries = 8
+// decided again after losing a race with another writer; each loser
+// reloads the stream, so with n writers on one ticket at most n-1 retries
+// are needed.
+const maxRetries = 64
+
+// errContention reports a command that kept losing races.
+func errContention() error {
+	return eventdesk.Errorf(eventdesk.EConflict, "the ticket changed too often while this request was decided; try again")
+}
 
 // MaxIdempotencyKeyLen bounds an idempotency key.
 const MaxIdempotencyKeyLen = 200
@@ -284,8 +291,11 @@ func (h *UpdateTicketHandler) Handle(ctx context.Context, cmd UpdateTicket) (Tic
 			return TicketResult{}, err
 		}
 		res, err := d.append(ctx, eventdesk.TicketStream(t.ID), eventdesk.ExactVersion(t.Version), events)
-		if errors.Is(err, eventdesk.ErrWrongExpectedVersion) && cmd.ExpectedVersion == 0 && attempt < maxRetries {
-			continue
+		if errors.Is(err, eventdesk.ErrWrongExpectedVersion) && cmd.ExpectedVersion == 0 {
+			if attempt < maxRetries {
+				continue
+			}
+			return TicketResult{}, errContention()
 		}
 		if err != nil {
 			return TicketResult{}, fmt.Errorf("app: update ticket %s: %w", t.ID, err)
@@ -364,8 +374,11 @@ func (h *AddCommentHandler) Handle(ctx context.Context, cmd AddComment) (Comment
 			c, _ := findComment(t, dup.FirstEventID)
 			return CommentResult{TicketResult: TicketResult{Ticket: visible(a, t), Position: dup.Result.Position, Replayed: true}, Comment: c}, nil
 		}
-		if errors.Is(err, eventdesk.ErrWrongExpectedVersion) && cmd.ExpectedVersion == 0 && attempt < maxRetries {
-			continue
+		if errors.Is(err, eventdesk.ErrWrongExpectedVersion) && cmd.ExpectedVersion == 0 {
+			if attempt < maxRetries {
+				continue
+			}
+			return CommentResult{}, errContention()
 		}
 		if err != nil {
 			return CommentResult{}, fmt.Errorf("app: comment on ticket %s: %w", t.ID, err)
