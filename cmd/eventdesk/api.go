@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"path/filepath"
@@ -42,9 +43,20 @@ func (m *Main) newAPI() (http.Handler, error) {
 	}
 	srv, err := httpapi.NewServer(httpapi.Config{
 		App: a, Sessions: sessions, DemoLogin: m.Config.DemoLogin, Logger: m.Logger, Metrics: metrics,
+		Subscribers: m.subscriberPositions,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("serve: %w", err)
 	}
 	return srv, nil
+}
+
+// subscriberPositions reports each subscriber's checkpoint for the lag
+// metric.
+func (m *Main) subscriberPositions(context.Context) ([]httpapi.SubscriberStatus, error) {
+	var out []httpapi.SubscriberStatus
+	for _, st := range m.runner.Status() {
+		out = append(out, httpapi.SubscriberStatus{Name: st.Name, Position: st.Checkpoint})
+	}
+	return out, nil
 }

@@ -9,9 +9,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/eventdesk/eventdesk/projection"
+	"github.com/eventdesk/eventdesk/subscription"
 )
 
 func runServe(ctx context.Context, args []string, io stdio, getenv func(string) string) error {
@@ -66,6 +70,7 @@ type Main struct {
 	Logger *slog.Logger
 
 	store    *storeHandle
+	runner   *subscription.Runner
 	listener net.Listener
 	server   *http.Server
 	ready    atomic.Bool
@@ -74,6 +79,12 @@ type Main struct {
 	stopBackground context.CancelFunc
 	background     sync.WaitGroup
 
+	// shuttingDown ends when Close begins: long-lived responses (event
+	// streams) end then, rather than holding the shutdown until its
+	// deadline.
+	shuttingDown    context.Context
+	endLongRequests context.CancelFunc
+
 	failed    chan error
 	closeOnce sync.Once
 	closeErr  error
@@ -81,7 +92,9 @@ type Main struct {
 
 // NewMain returns a Main for cfg that logs to logger.
 func NewMain(cfg Config, logger *slog.Logger) *Main {
-	return &Main{Config: cfg, Logger: logger, failed: make(chan error, 4)}
+	m := &Main{Config: cfg, Logger: logger, failed: make(chan error, 4)}
+	m.shuttingDown, m.endLongRequests = context.WithCancel(context.Background())
+	return m
 }
 
 // Run opens the data directory, starts the subscribers and starts serving
@@ -159,6 +172,7 @@ func (m *Main) Close() error {
 
 func (m *Main) close() error {
 	m.ready.Store(false)
+	m.endLongRequests()
 	var errs []error
 	if m.server != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), m.Config.ShutdownTimeout)
@@ -196,7 +210,31 @@ func (m *Main) handler(api http.Handler) http.Handler {
 	})
 	mux.HandleFunc("GET /readyz", m.readyz)
 	mux.HandleFunc("GET /{$}", index)
-	return mux
+	return m.endStreamsOnShutdown(mux)
+}
+
+// endStreamsOnShutdown cancels the context of event-stream requests when
+// Close begins. http.Server.Shutdown waits for every request to finish,
+// and a stream never does by itself; ordinary requests are left to finish.
+func (m *Main) endStreamsOnShutdown(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !isEventStream(r) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		ctx, cancel := context.WithCancel(r.Context())
+		defer cancel()
+		stop := context.AfterFunc(m.shuttingDown, cancel)
+		defer stop()
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// isEventStream tells a request for a Server-Sent Events stream: an
+// EventSource sends Accept: text/event-stream; other clients use the
+// stream's path.
+func isEventStream(r *http.Request) bool {
+	return strings.Contains(r.Header.Get("Accept"), "text/event-stream") || strings.HasSuffix(r.URL.Path, "/stream")
 }
 
 // index is the start page until the web UI exists: it says what runs here
@@ -246,12 +284,24 @@ var _ io.Closer = (*Main)(nil)
 // startSubscribers opens the read models and starts the subscription
 // runner that keeps them (and the side effects) up to date; ctx stops it.
 func (m *Main) startSubscribers(ctx context.Context) error {
-	if err := m.store.openReadModels(m.Logger); err != nil {
+	if err := m.store.openReadSide(m.Logger); err != nil {
 		return err
 	}
-	// TODO(read side): start the subscription runner with the ticket
-	// projection once package subscription lands.
-	_ = ctx
+	runner := subscription.NewRunner(m.store.events, m.store.subscribers, subscription.Options{Logger: m.Logger})
+	if err := runner.AddProjection(subscription.Projection{
+		Name: projection.TicketsName, Start: subscription.FromBeginning,
+		Store: m.store.readModels, Projector: projection.Tickets{},
+	}); err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	m.runner = runner
+	m.background.Add(1)
+	go func() {
+		defer m.background.Done()
+		if err := runner.Run(ctx); err != nil {
+			m.fail(fmt.Errorf("serve: subscribers: %w", err))
+		}
+	}()
 	return nil
 }
 

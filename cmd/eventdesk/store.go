@@ -22,8 +22,9 @@ type storeHandle struct {
 	dir    string
 	db     *sqlite.DB
 	events eventdesk.EventStore
-	// readModels is opened by openReadModels (serve, replay).
-	readModels *sqlite.ReadModels
+	// readModels and subscribers are opened by openReadSide (serve).
+	readModels  *sqlite.ReadModels
+	subscribers *sqlite.SubscriberState
 }
 
 // openStore opens (creating it if needed) the data directory dir for
@@ -76,26 +77,24 @@ func storeHead(ctx context.Context, dir string) (int64, error) {
 	return head, err
 }
 
-// openReadModels opens the read models next to the event store.
-func (s *storeHandle) openReadModels(logger *slog.Logger) error {
-	rm, err := sqlite.OpenReadModels(s.db.Dir(), sqlite.ReadModelsOptions{Logger: logger})
+// openReadSide opens the read models and the side-effect subscribers'
+// state next to the event store; they close with it.
+func (s *storeHandle) openReadSide(logger *slog.Logger) error {
+	rm, err := s.db.OpenReadModels(sqlite.ReadModelsOptions{Logger: logger})
 	if err != nil {
 		return err
 	}
-	s.readModels = rm
+	state, err := s.db.OpenSubscriberState(sqlite.SubscriberStateOptions{Logger: logger})
+	if err != nil {
+		return err
+	}
+	s.readModels, s.subscribers = rm, state
 	return nil
 }
 
-// Close closes everything opened in the directory and releases its lock
-// (the read models first: they never hold the lock).
-func (s *storeHandle) Close() error {
-	var errs []error
-	if s.readModels != nil {
-		errs = append(errs, s.readModels.Close())
-	}
-	errs = append(errs, s.db.Close())
-	return errors.Join(errs...)
-}
+// Close closes everything opened in the directory (read models and
+// subscriber state first) and releases its lock.
+func (s *storeHandle) Close() error { return s.db.Close() }
 
 // rebuildReadModels rebuilds the read models from position 0 into a new
 // file and swaps it in; progress gets the events projected so far. It

@@ -39,7 +39,7 @@ Prints a report and exits 0 if the store is intact, 1 with every break
 	}
 	defer store.Close()
 
-	bar := progress.New(io.err, "verify", 0, progress.Options{Unit: "events"})
+	bar := progress.New(io.err, "verify", 0, progress.Options{Unit: "event checks"})
 	rep, err := store.verify(ctx, func(done, total int64) {
 		bar.SetTotal(total)
 		bar.Set(done)
