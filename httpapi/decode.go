@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/eventdesk/eventdesk"
 	"github.com/eventdesk/eventdesk/app"
@@ -57,6 +58,10 @@ func contains(list []string, s string) bool {
 func decodeStrict(body []byte, v any) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return eventdesk.Errorf(eventdesk.EInvalid, "the body must be a JSON object")
+	}
+	if !utf8.Valid(body) {
+		// encoding/json would quietly turn bad bytes into U+FFFD.
+		return eventdesk.Errorf(eventdesk.EInvalid, "the body must be valid UTF-8")
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
