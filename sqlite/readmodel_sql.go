@@ -31,3 +31,11 @@ func rmBulkDSN(file string) string {
 func containsFold(s, sub string) bool {
 	return strings.Contains(strings.ToLower(s), strings.ToLower(sub))
 }
+
+// rmDSNPlain returns the data source name of a plain connection to file.
+func rmDSNPlain(file string) string {
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(10000)")
+	u := url.URL{Scheme: "file", OmitHost: true, Path: file, RawQuery: q.Encode()}
+	return u.String()
+}

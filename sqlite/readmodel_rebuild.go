@@ -1,0 +1,391 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/eventdesk/eventdesk"
+	"github.com/eventdesk/eventdesk/projection"
+)
+
+// Rebuilding is blue/green (ARCHITECTURE §5): the ticket read models are
+// built from position 0 into a new file, readmodels.db.rebuild, which then
+// replaces readmodels.db in one rename. The old file serves queries (and,
+// online, keeps being projected) until the swap; subscribers.db, the state
+// of side effects, is never touched, so no side effect fires again.
+//
+// The new file is written without a journal or syncs and with its indices
+// dropped, then indexed in bulk, synced, and only then renamed into place:
+// a crash at any point leaves either the old file or the complete new one.
+
+// RebuildSource is what a rebuild reads: the store-wide log and its head.
+type RebuildSource interface {
+	ReadAll(ctx context.Context, after int64, limit int) ([]eventdesk.Event, error)
+	Head(ctx context.Context) (int64, error)
+}
+
+// rebuildFile is the name of the file under construction.
+const rebuildFile = ReadModelsFile + ".rebuild"
+
+// Tuning of a rebuild: events read per ReadAll, events per transaction,
+// decoded tickets kept between transactions.
+const (
+	rebuildPage      = 4096
+	rebuildBatch     = 16384
+	rebuildCacheSize = 65536
+)
+
+// RebuildReadModels rebuilds <dir>/readmodels.db from the events of src,
+// offline: nothing else may have the read models open (the CLI holds the
+// data directory's lock). progress, if not nil, is called after each batch
+// with the position reached and the head at the start.
+func RebuildReadModels(ctx context.Context, dir string, src RebuildSource, progress func(done, total int64)) error {
+	b, err := newRebuilder(dir)
+	if err != nil {
+		return err
+	}
+	defer b.discard()
+	head, err := src.Head(ctx)
+	if err != nil {
+		return fmt.Errorf("sqlite: rebuild: %w", err)
+	}
+	if _, err := b.load(ctx, src, head, progress); err != nil {
+		return err
+	}
+	if _, err := b.catchUp(ctx, src); err != nil {
+		return err
+	}
+	if err := b.finish(); err != nil {
+		return err
+	}
+	// Nobody has the old file open, but a crash may have left a WAL
+	// beside it: fold it in (or, if the old file is unreadable, drop it)
+	// so that no stale WAL can meet the new file.
+	target := filepath.Join(dir, ReadModelsFile)
+	if err := settleOldFile(target); err != nil {
+		return err
+	}
+	return b.swapInto(target)
+}
+
+// Rebuild rebuilds the read models from the events of src while they stay
+// online: queries and the live projection use the old file until the new
+// one has caught up; then, for the moment of the swap, they wait. The
+// checkpoint of the new file is at least that of the old, so the live
+// projection continues where it was (re-delivered events are skipped).
+func (m *ReadModels) Rebuild(ctx context.Context, src RebuildSource, progress func(done, total int64)) error {
+	b, err := newRebuilder(m.dir)
+	if err != nil {
+		return err
+	}
+	defer b.discard()
+	head, err := src.Head(ctx)
+	if err != nil {
+		return fmt.Errorf("sqlite: rebuild: %w", err)
+	}
+	if _, err := b.load(ctx, src, head, progress); err != nil {
+		return err
+	}
+	// Catch up with the indices in place while the old file serves, until
+	// a pass finds little to do; the last pass runs during the swap.
+	for range 10 {
+		n, err := b.catchUp(ctx, src)
+		if err != nil {
+			return err
+		}
+		if n < rebuildPage {
+			break
+		}
+	}
+	m.swap.Lock()
+	defer m.swap.Unlock()
+	if m.closed {
+		return errReadModelsClosed
+	}
+	if _, err := b.catchUp(ctx, src); err != nil {
+		return err
+	}
+	if err := b.finish(); err != nil {
+		return err
+	}
+	if err := m.closeDBs(); err != nil {
+		m.closed = true
+		return err
+	}
+	if err := b.swapInto(m.path); err != nil {
+		m.closed = true
+		return err
+	}
+	if err := m.open(); err != nil {
+		m.closed = true
+		return err
+	}
+	m.sig.Broadcast()
+	m.log.Info("sqlite: read models rebuilt and swapped in", "position", b.pos)
+	return nil
+}
+
+// rebuilder builds a new read-model file.
+type rebuilder struct {
+	path    string
+	db      *sql.DB
+	w       *rmWriter
+	indices []string // CREATE INDEX statements dropped for the bulk load
+	pos     int64
+	done    bool
+}
+
+func newRebuilder(dir string) (*rebuilder, error) {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("sqlite: rebuild: %w", err)
+	}
+	path := filepath.Join(dir, rebuildFile)
+	// A leftover of an interrupted rebuild is incomplete: start afresh.
+	if err := removeDBFiles(path); err != nil {
+		return nil, fmt.Errorf("sqlite: rebuild: %w", err)
+	}
+	ctx := context.Background()
+	db, err := sql.Open("sqlite", rmBulkDSN(path))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: rebuild: open %s: %w", path, err)
+	}
+	b := &rebuilder{path: path, db: db}
+	w, err := newRMWriter(ctx, db, rebuildCacheSize)
+	if err != nil {
+		return nil, err
+	}
+	b.w = w
+	if _, err := migrate(ctx, w.conn, path, readModelsSchema); err != nil {
+		b.discard()
+		return nil, err
+	}
+	rows, err := w.conn.QueryContext(ctx, "SELECT name, sql FROM sqlite_schema WHERE type = 'index' AND sql IS NOT NULL")
+	if err != nil {
+		b.discard()
+		return nil, fmt.Errorf("sqlite: rebuild: %w", err)
+	}
+	var names []string
+	for rows.Next() {
+		var name, stmt string
+		if err := rows.Scan(&name, &stmt); err != nil {
+			rows.Close()
+			b.discard()
+			return nil, fmt.Errorf("sqlite: rebuild: %w", err)
+		}
+		names = append(names, name)
+		b.indices = append(b.indices, stmt)
+	}
+	rows.Close()
+	for _, name := range names {
+		if _, err := w.conn.ExecContext(ctx, `DROP INDEX "`+name+`"`); err != nil {
+			b.discard()
+			return nil, fmt.Errorf("sqlite: rebuild: %w", err)
+		}
+	}
+	return b, nil
+}
+
+// load projects every event up to until without indices, then indexes.
+func (b *rebuilder) load(ctx context.Context, src RebuildSource, until int64, progress func(done, total int64)) (int64, error) {
+	n, err := b.project(ctx, src, until, func(done int64) {
+		if progress != nil {
+			progress(done, until)
+		}
+	})
+	if err != nil {
+		return n, err
+	}
+	for _, stmt := range b.indices {
+		if _, err := b.w.conn.ExecContext(ctx, stmt); err != nil {
+			return n, fmt.Errorf("sqlite: rebuild: index: %w", err)
+		}
+	}
+	b.indices = nil
+	if _, err := b.w.conn.ExecContext(ctx, "ANALYZE"); err != nil {
+		return n, fmt.Errorf("sqlite: rebuild: analyze: %w", err)
+	}
+	return n, nil
+}
+
+// catchUp projects whatever was appended since, up to the current head.
+func (b *rebuilder) catchUp(ctx context.Context, src RebuildSource) (int64, error) {
+	head, err := src.Head(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: rebuild: %w", err)
+	}
+	return b.project(ctx, src, head, nil)
+}
+
+// project applies events after b.pos up to until (inclusive), reading the
+// next page while the current batch is applied.
+func (b *rebuilder) project(ctx context.Context, src RebuildSource, until int64, progress func(int64)) (int64, error) {
+	type page struct {
+		events []eventdesk.Event
+		err    error
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	pages := make(chan page, 4)
+	go func() {
+		defer close(pages)
+		for after := b.pos; after < until; {
+			evs, err := src.ReadAll(ctx, after, min(rebuildPage, int(until-after)))
+			if err == nil && len(evs) == 0 {
+				err = fmt.Errorf("the store has no events after position %d, below its head %d", after, until)
+			}
+			select {
+			case pages <- page{evs, err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+			after = evs[len(evs)-1].Position
+		}
+	}()
+	var n int64
+	batch := make([]eventdesk.Event, 0, rebuildBatch)
+	apply := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		last := batch[len(batch)-1].Position
+		err := b.w.project(ctx, projection.TicketsName, last, func(tx eventdesk.ProjectionTx) error {
+			return projection.Tickets{}.ApplyAll(ctx, tx, batch)
+		})
+		if err != nil {
+			return fmt.Errorf("sqlite: rebuild: %w", err)
+		}
+		n += int64(len(batch))
+		b.pos = last
+		batch = batch[:0]
+		if progress != nil {
+			progress(last)
+		}
+		return nil
+	}
+	for p := range pages {
+		if p.err != nil {
+			return n, fmt.Errorf("sqlite: rebuild: read events: %w", p.err)
+		}
+		batch = append(batch, p.events...)
+		if len(batch) >= rebuildBatch {
+			if err := apply(); err != nil {
+				return n, err
+			}
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return n, err
+	}
+	if err := apply(); err != nil {
+		return n, err
+	}
+	// Without events the checkpoint still records where the build is.
+	if n == 0 && b.pos == 0 {
+		if err := b.w.project(ctx, projection.TicketsName, 0, func(eventdesk.ProjectionTx) error { return nil }); err != nil {
+			return 0, fmt.Errorf("sqlite: rebuild: %w", err)
+		}
+	}
+	return n, nil
+}
+
+// finish makes the new file a complete, synced WAL database and closes it.
+func (b *rebuilder) finish() error {
+	ctx := context.Background()
+	for _, stmt := range []string{"PRAGMA journal_mode = DELETE", "PRAGMA locking_mode = NORMAL", "PRAGMA synchronous = FULL", "PRAGMA journal_mode = WAL"} {
+		if _, err := b.w.conn.ExecContext(ctx, stmt); err != nil {
+			return fmt.Errorf("sqlite: rebuild: %s: %w", stmt, err)
+		}
+	}
+	// fsync the file: with synchronous OFF nothing has been synced yet.
+	err := b.w.close()
+	b.w = nil
+	if err != nil {
+		return fmt.Errorf("sqlite: rebuild: close: %w", err)
+	}
+	if err := syncFile(b.path); err != nil {
+		return fmt.Errorf("sqlite: rebuild: %w", err)
+	}
+	return nil
+}
+
+// swapInto renames the finished file over target and clears stale
+// companions of the old file.
+func (b *rebuilder) swapInto(target string) error {
+	if err := os.Rename(b.path, target); err != nil {
+		return fmt.Errorf("sqlite: rebuild: swap: %w", err)
+	}
+	b.done = true
+	for _, suffix := range []string{"-wal", "-shm"} {
+		if err := os.Remove(target + suffix); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("sqlite: rebuild: swap: %w", err)
+		}
+	}
+	return syncDir(filepath.Dir(target))
+}
+
+// discard drops an unfinished build.
+func (b *rebuilder) discard() {
+	if b.w != nil {
+		_ = b.w.close()
+		b.w = nil
+	}
+	if !b.done {
+		_ = removeDBFiles(b.path)
+	}
+}
+
+// settleOldFile empties the WAL of a read-model file nobody has open, so
+// that the file alone is the database; an unreadable file's companions
+// are removed (the file is about to be replaced).
+func settleOldFile(path string) error {
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return removeDBFiles(path)
+	}
+	db, err := sql.Open("sqlite", rmDSNPlain(path))
+	if err == nil {
+		_, err = db.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
+		err = errors.Join(err, db.Close())
+	}
+	if err != nil {
+		for _, suffix := range []string{"-wal", "-shm"} {
+			if rerr := os.Remove(path + suffix); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+				return fmt.Errorf("sqlite: rebuild: %w", rerr)
+			}
+		}
+	}
+	return nil
+}
+
+// removeDBFiles removes a database file and its companions.
+func removeDBFiles(path string) error {
+	for _, suffix := range []string{"", "-wal", "-shm", "-journal"} {
+		if err := os.Remove(path + suffix); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
+}
+
+func syncFile(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	return errors.Join(f.Sync(), f.Close())
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	return errors.Join(d.Sync(), d.Close())
+}
