@@ -437,16 +437,52 @@ func TestExportFailureKeepsTarget(t *testing.T) {
 }
 
 func TestReplay(t *testing.T) {
-	t.Skip("TODO: the read-model rebuild is not wired yet")
 	dir := filepath.Join(t.TempDir(), "data")
 	n := seed(t, dir)
+	token := newToken(t, dir, "ada", "agent")
+
+	// serve projects the seeded events; remember what it shows.
+	s := startServe(t, dir)
+	list := func(s *server) string {
+		resp, body := api(t, s, token, "GET", fmt.Sprintf("/api/v1/tickets?minPosition=%d&limit=200&sort=created", n), "")
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("list: %d %s", resp.StatusCode, body)
+		}
+		return body
+	}
+	before := list(s)
+	// replay needs the directory to itself.
 	r := runBin(t, nil, nil, "replay", "--data", dir)
+	wantCode(t, r, 1)
+	wantContains(t, "replay beside serve", r.stderr, "data directory is in use")
+	s.stop(t)
+
+	subscribers := filepath.Join(dir, sqlite.SubscribersFile)
+	stateBefore, err := os.ReadFile(subscribers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Damage the read models: replay builds new ones regardless.
+	if err := os.WriteFile(filepath.Join(dir, sqlite.ReadModelsFile), []byte("garbage"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r = runBin(t, nil, nil, "replay", "--data", dir)
 	wantCode(t, r, 0)
-	wantContains(t, "replay", r.stderr, fmt.Sprintf("%d/%d events", n, n))
-	wantContains(t, "replay", r.stdout, "rebuilt the read models")
+	wantContains(t, "replay progress", r.stderr, fmt.Sprintf("%d/%d events", n, n))
+	wantContains(t, "replay", r.stdout, fmt.Sprintf("rebuilt the read models up to position %d", n))
+	// Side effects' state is not touched by a rebuild.
+	if stateAfter, err := os.ReadFile(subscribers); err != nil || !bytes.Equal(stateBefore, stateAfter) {
+		t.Fatalf("replay changed %s (err %v)", subscribers, err)
+	}
 	// Twice is fine: a rebuild replaces the previous read models.
 	r = runBin(t, nil, nil, "replay", "--data", dir)
 	wantCode(t, r, 0)
+
+	s = startServe(t, dir)
+	if after := list(s); after != before {
+		t.Fatalf("the rebuilt read models differ:\n%s\n---\n%s", before, after)
+	}
+	s.stop(t)
 }
 
 // server is a running "eventdesk serve".

@@ -38,12 +38,15 @@ The data directory is opened exclusively: stop "eventdesk serve" first.
 		return fmt.Errorf("replay: %w", err)
 	}
 	bar := progress.New(io.err, "replay", head, progress.Options{Unit: "events"})
-	pos, err := store.rebuildReadModels(ctx, func(done int64) { bar.Set(done) })
+	pos, err := store.rebuildReadModels(ctx, func(done, total int64) {
+		bar.SetTotal(total)
+		bar.Set(done)
+	})
 	if err != nil {
 		bar.Abort()
 		return err
 	}
 	bar.Finish()
-	fmt.Fprintf(io.out, "rebuilt the read models from %d events (up to position %d)\n", bar.Current(), pos)
+	fmt.Fprintf(io.out, "rebuilt the read models up to position %d\n", pos)
 	return nil
 }

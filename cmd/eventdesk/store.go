@@ -97,12 +97,18 @@ func (s *storeHandle) openReadSide(logger *slog.Logger) error {
 func (s *storeHandle) Close() error { return s.db.Close() }
 
 // rebuildReadModels rebuilds the read models from position 0 into a new
-// file and swaps it in; progress gets the events projected so far. It
-// returns the position the new read models reached.
-func (s *storeHandle) rebuildReadModels(ctx context.Context, progress func(done int64)) (int64, error) {
-	// TODO(read side): call the read-model rebuild function once it lands
-	// in package sqlite/projection.
-	return 0, errors.New("replay: the read-model rebuild is not available yet")
+// file and swaps it in (sqlite.RebuildReadModels: blue/green, the side
+// effects' state untouched); progress gets the position reached and the
+// head. It returns the position the new read models reached.
+func (s *storeHandle) rebuildReadModels(ctx context.Context, progress func(done, total int64)) (int64, error) {
+	if err := sqlite.RebuildReadModels(ctx, s.db.Dir(), s.db, progress); err != nil {
+		return 0, fmt.Errorf("replay: %w", err)
+	}
+	head, err := s.events.Head(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("replay: %w", err)
+	}
+	return head, nil
 }
 
 // tokenStore is an open API token store.
