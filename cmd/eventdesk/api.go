@@ -60,16 +60,3 @@ func (m *Main) subscriberPositions(context.Context) ([]httpapi.SubscriberStatus,
 	}
 	return out, nil
 }
-
-// subscriberPositions reports the subscription runner's checkpoints for the
-// lag metrics of /metrics.
-func (m *Main) subscriberPositions(context.Context) ([]httpapi.SubscriberStatus, error) {
-	if m.runner == nil {
-		return nil, nil
-	}
-	var out []httpapi.SubscriberStatus
-	for _, s := range m.runner.Status() {
-		out = append(out, httpapi.SubscriberStatus{Name: s.Name, Position: s.Checkpoint})
-	}
-	return out, nil
-}
