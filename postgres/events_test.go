@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"testing"
 	"time"
@@ -21,6 +22,9 @@ func open(tb testing.TB, dsn string, opts postgres.Options) *postgres.DB {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
 	db, err := postgres.Open(ctx, dsn, opts)
 	if err != nil {
 		tb.Fatalf("open: %v", err)
