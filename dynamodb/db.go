@@ -7,25 +7,35 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	ddb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
 
 // DB is a DynamoDB connection: one SDK client shared by the event store and
 // the read models built from it.
 type DB struct {
-	client *ddb.Client
+	client  *ddb.Client
+	streams *dynamodbstreams.Client
 }
 
 // Open returns a DB using cfg (region, credentials, retries). A non-empty
 // endpoint overrides the service's, e.g. DynamoDB Local's
 // "http://127.0.0.1:8000"; otherwise cfg decides (including the standard
 // AWS_ENDPOINT_URL_DYNAMODB variable that the SDK's config loader reads).
+// The same endpoint serves DynamoDB Streams (as DynamoDB Local does).
 func Open(cfg aws.Config, endpoint string) *DB {
-	return &DB{client: ddb.NewFromConfig(cfg, func(o *ddb.Options) {
-		if endpoint != "" {
-			o.BaseEndpoint = aws.String(endpoint)
-		}
-	})}
+	return &DB{
+		client: ddb.NewFromConfig(cfg, func(o *ddb.Options) {
+			if endpoint != "" {
+				o.BaseEndpoint = aws.String(endpoint)
+			}
+		}),
+		streams: dynamodbstreams.NewFromConfig(cfg, func(o *dynamodbstreams.Options) {
+			if endpoint != "" {
+				o.BaseEndpoint = aws.String(endpoint)
+			}
+		}),
+	}
 }
 
 // CreateEventsTable creates an events table shaped like the one in
