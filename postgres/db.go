@@ -79,7 +79,7 @@ type DB struct {
 
 	// testHookBeforeCommit, if set, runs inside each write transaction just
 	// before COMMIT; an error rolls the transaction back.
-	testHookBeforeCommit func(ctx context.Context, tx pgx.Tx) error
+	testHookBeforeCommit func(ctx context.Context) error
 }
 
 var _ eventdesk.EventStore = (*DB)(nil)

@@ -178,27 +178,25 @@ type priorAppend struct {
 
 // writeTx runs one write transaction for reqs, setting each request's resp
 // (a rejected request gets an error and writes nothing), and returns the
-// events it committed.
+// events it committed. It takes two round trips: one pipeline that begins,
+// locks and reads, one that writes and commits.
 func (db *DB) writeTx(reqs []*appendReq) ([]eventdesk.Event, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
 	defer cancel()
-	tx, err := db.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
+	conn, err := db.pool.Acquire(ctx)
 	if err != nil {
 		return nil, unavailable(err)
 	}
-	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after Commit
+	// A connection released inside a transaction (after a failure) is
+	// closed by the pool, which rolls the transaction back.
+	defer conn.Release()
+	open := false
+	defer func() {
+		if open {
+			_, _ = conn.Exec(ctx, "ROLLBACK")
+		}
+	}()
 
-	// The row lock on store_head is held until COMMIT: it serializes
-	// position assignment with every other writer, in this process or any
-	// other, so positions are contiguous and become visible in order.
-	var head int64
-	if err := tx.QueryRow(ctx, "SELECT position FROM store_head FOR UPDATE").Scan(&head); err != nil {
-		return nil, unavailable(err)
-	}
-
-	// Under the lock, read what the requests depend on. READ COMMITTED
-	// gives each statement a fresh snapshot, so these see every commit made
-	// before we got the lock.
 	streamNames, keys, ids := []string{}, []string{}, []string{}
 	for _, r := range reqs {
 		r.resp = appendResp{}
@@ -210,11 +208,20 @@ func (db *DB) writeTx(reqs []*appendReq) ([]eventdesk.Event, error) {
 			ids = append(ids, e.ID)
 		}
 	}
+	var head int64
 	heads := map[string]*streamHead{}
 	dirty := map[string]bool{}
 	prior := map[string]priorAppend{}
 	taken := map[string]bool{}
 	b := &pgx.Batch{}
+	b.Queue("BEGIN ISOLATION LEVEL READ COMMITTED")
+	// The row lock on store_head is held until COMMIT: it serializes
+	// position assignment with every other writer, in this process or any
+	// other, so positions are contiguous and become visible in order.
+	b.Queue("SELECT position FROM store_head FOR UPDATE").QueryRow(func(row pgx.Row) error { return row.Scan(&head) })
+	// Under the lock, read what the requests depend on. READ COMMITTED
+	// gives each statement a fresh snapshot, taken after the lock was
+	// granted, so these see every commit made before.
 	b.Queue("SELECT stream, version, position, hash FROM streams WHERE stream = ANY($1)", streamNames).Query(func(rows pgx.Rows) error {
 		for rows.Next() {
 			var name string
@@ -249,7 +256,8 @@ func (db *DB) writeTx(reqs []*appendReq) ([]eventdesk.Event, error) {
 		}
 		return rows.Err()
 	})
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+	open = true
+	if err := conn.SendBatch(ctx, b).Close(); err != nil {
 		return nil, unavailable(err)
 	}
 
@@ -316,13 +324,13 @@ func (db *DB) writeTx(reqs []*appendReq) ([]eventdesk.Event, error) {
 		}
 	}
 	if len(written) == 0 {
-		return nil, nil // every request was rejected; nothing to commit
+		return nil, nil // every request was rejected; the deferred ROLLBACK ends it
 	}
 
-	if err := insertEvents(ctx, tx, written); err != nil {
-		return nil, translate(err)
-	}
 	w := &pgx.Batch{}
+	if err := queueEvents(w, written); err != nil {
+		return nil, err
+	}
 	var names []string
 	var versions, positions []int64
 	var hashes []string
@@ -352,17 +360,36 @@ func (db *DB) writeTx(reqs []*appendReq) ([]eventdesk.Event, error) {
 			ks, ss, fs, vs, ps, rs)
 	}
 	w.Queue("UPDATE store_head SET position = $1", head)
-	if err := tx.SendBatch(ctx, w).Close(); err != nil {
-		return nil, translate(err)
+	writes := w.Len()
+	hook := db.testHookBeforeCommit
+	if hook == nil {
+		w.Queue("COMMIT")
 	}
-	if db.testHookBeforeCommit != nil {
-		if err := db.testHookBeforeCommit(ctx, tx); err != nil {
-			return nil, err
+	res := conn.SendBatch(ctx, w)
+	for range writes {
+		if _, err := res.Exec(); err != nil {
+			res.Close()
+			return nil, translate(err)
 		}
 	}
-	if err := tx.Commit(ctx); err != nil {
+	if hook != nil {
+		if err := res.Close(); err != nil {
+			return nil, translate(err)
+		}
+		if err := hook(ctx); err != nil {
+			return nil, err
+		}
+		_, err = conn.Exec(ctx, "COMMIT")
+	} else {
+		_, err = res.Exec()
+		if cerr := res.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
 		return nil, &commitError{unavailable(err)}
 	}
+	open = false
 	return written, nil
 }
 
@@ -375,9 +402,9 @@ func firstTaken(events []eventdesk.EventData, taken map[string]bool) string {
 	return ""
 }
 
-// insertEvents writes events with one statement of arrays: one round trip
-// however large the batch.
-func insertEvents(ctx context.Context, tx pgx.Tx, events []eventdesk.Event) error {
+// queueEvents queues the insert of events as one statement of arrays: one
+// statement however large the batch.
+func queueEvents(b *pgx.Batch, events []eventdesk.Event) error {
 	n := len(events)
 	positions, versions := make([]int64, n), make([]int64, n)
 	ids, streams, types, hashes := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
@@ -399,10 +426,10 @@ func insertEvents(ctx context.Context, tx pgx.Tx, events []eventdesk.Event) erro
 		meta[i] = string(m)
 		at[i] = e.RecordedAt
 	}
-	_, err := tx.Exec(ctx, `INSERT INTO events (position, id, stream, version, type, schema, data, metadata, recorded_at, hash)
+	b.Queue(`INSERT INTO events (position, id, stream, version, type, schema, data, metadata, recorded_at, hash)
 		SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::int[], $7::bytea[], $8::jsonb[], $9::timestamptz[], $10::text[])`,
 		positions, ids, streams, versions, types, schemas, data, meta, at, hashes)
-	return err
+	return nil
 }
 
 // translate maps constraint violations to the error vocabulary; anything

@@ -41,7 +41,7 @@ func TestGapFreePositions(t *testing.T) {
 	a := open(t, dsn, postgres.Options{MaxBatch: 16})
 	b := open(t, dsn, postgres.Options{MaxBatch: 1})
 	var hookRollbacks atomic.Int64
-	a.SetTestHookBeforeCommit(func(ctx context.Context, tx pgx.Tx) error {
+	a.SetTestHookBeforeCommit(func(ctx context.Context) error {
 		if rand.IntN(4) == 0 {
 			hookRollbacks.Add(1)
 			return errInjected
