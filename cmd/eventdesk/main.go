@@ -29,6 +29,10 @@ func main() {
 		<-ctx.Done()
 		stop()
 	}()
+	if role, ok := lambdaRole(os.Getenv); ok {
+		// Started by AWS Lambda as bootstrap: see lambda.go.
+		os.Exit(runLambda(ctx, role, os.Getenv, os.Stderr))
+	}
 	code := run(ctx, os.Args[1:], stdio{in: os.Stdin, out: os.Stdout, err: os.Stderr}, os.Getenv)
 	stop()
 	os.Exit(code)

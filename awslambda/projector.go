@@ -1,0 +1,158 @@
+package awslambda
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/eventdesk/eventdesk"
+	"github.com/eventdesk/eventdesk/projection"
+)
+
+// projectBatch is how many events one projection transaction applies: each
+// may add a comment item, and DynamoDB takes at most 100 items per
+// transaction (ticket, comments, counters).
+const projectBatch = 40
+
+// Projector keeps the ticket read models up to date from SQS messages that
+// carry the publisher's CloudEvents (the EventBridge event, or its detail
+// alone when the rule's target sets InputPath "$.detail").
+//
+// A message is a wake-up for one stream, not the record: the projector
+// reads the stream from the event store, from the version the read model
+// has reached up to (at least) the message's version, and applies what is
+// missing. So messages may arrive twice, late or out of order (EventBridge
+// and standard SQS queues promise neither order nor exactly-once) and the
+// read model still advances version by version, never skipping one.
+type Projector struct {
+	store eventdesk.EventStore
+	rm    eventdesk.ProjectionStore
+	log   *slog.Logger
+}
+
+// NewProjector returns a Projector reading store and writing rm.
+func NewProjector(store eventdesk.EventStore, rm eventdesk.ProjectionStore, log *slog.Logger) (*Projector, error) {
+	if store == nil || rm == nil {
+		return nil, fmt.Errorf("awslambda: projector: no event store or read models")
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Projector{store: store, rm: rm, log: log}, nil
+}
+
+// ParseMessage reads the CloudEvent of an SQS message body: an EventBridge
+// event whose detail is the CloudEvent, or the CloudEvent itself.
+func ParseMessage(body string) (CloudEvent, error) {
+	var envelope struct {
+		Detail json.RawMessage `json:"detail"`
+	}
+	raw := []byte(body)
+	if err := json.Unmarshal(raw, &envelope); err != nil {
+		return CloudEvent{}, fmt.Errorf("awslambda: message is not JSON: %w", err)
+	}
+	if len(envelope.Detail) > 0 {
+		raw = envelope.Detail
+	}
+	var ce CloudEvent
+	if err := json.Unmarshal(raw, &ce); err != nil {
+		return CloudEvent{}, fmt.Errorf("awslambda: message is not a CloudEvent: %w", err)
+	}
+	if ce.SpecVersion != "1.0" || ce.ID == "" || ce.Subject == "" || ce.StreamVersion < 1 {
+		return CloudEvent{}, fmt.Errorf("awslambda: message is not an eventdesk CloudEvent (specversion %q, id %q, subject %q, streamversion %d)",
+			ce.SpecVersion, ce.ID, ce.Subject, ce.StreamVersion)
+	}
+	return ce, nil
+}
+
+// Handle projects the streams named by a batch of messages and reports the
+// messages it could not handle (partial batch response): SQS makes them
+// visible again after the visibility timeout and, after the queue's
+// maxReceiveCount, moves them to its dead-letter queue. A message that is
+// not an eventdesk CloudEvent (a poison message) fails alone; a stream
+// that cannot be projected fails the messages of that stream only.
+func (p *Projector) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+	var res events.SQSEventResponse
+	fail := func(id string) {
+		res.BatchItemFailures = append(res.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: id})
+	}
+	type target struct {
+		upTo int64
+		ids  []string
+	}
+	targets := map[string]*target{}
+	var order []string
+	for _, m := range ev.Records {
+		ce, err := ParseMessage(m.Body)
+		if err != nil {
+			p.log.ErrorContext(ctx, "projector: poison message", "messageId", m.MessageId, "err", err)
+			fail(m.MessageId)
+			continue
+		}
+		t := targets[ce.Subject]
+		if t == nil {
+			t = &target{}
+			targets[ce.Subject] = t
+			order = append(order, ce.Subject)
+		}
+		t.upTo = max(t.upTo, ce.StreamVersion)
+		t.ids = append(t.ids, m.MessageId)
+	}
+	for _, stream := range order {
+		t := targets[stream]
+		if err := p.CatchUp(ctx, stream, t.upTo); err != nil {
+			p.log.ErrorContext(ctx, "projector: stream failed", "stream", stream, "version", t.upTo, "err", err)
+			for _, id := range t.ids {
+				fail(id)
+			}
+		}
+	}
+	return res, nil
+}
+
+// CatchUp applies the events of stream that the read model lacks, up to
+// version upTo at least (and whatever else is there by then).
+func (p *Projector) CatchUp(ctx context.Context, stream string, upTo int64) error {
+	if !strings.HasPrefix(stream, eventdesk.StreamPrefix) {
+		return nil // no read model is built from other streams
+	}
+	id, ok := eventdesk.TicketIDFromStream(stream)
+	if !ok {
+		return fmt.Errorf("awslambda: %q is not a valid ticket stream", stream)
+	}
+	for {
+		var reached int64
+		err := p.rm.Project(ctx, projection.TicketsName, 0, func(tx eventdesk.ProjectionTx) error {
+			t, _, err := tx.Ticket(ctx, id)
+			if err != nil {
+				return err
+			}
+			reached = t.Version
+			if reached >= upTo {
+				return nil
+			}
+			evs, err := p.store.ReadStream(ctx, stream, t.Version+1, projectBatch)
+			if err != nil {
+				return err
+			}
+			if len(evs) == 0 {
+				return eventdesk.Errorf(eventdesk.EUnavailable, "awslambda: %s has no version %d in the event store yet", stream, t.Version+1)
+			}
+			if err := (projection.Tickets{}).ApplyAll(ctx, tx, evs); err != nil {
+				return err
+			}
+			reached = evs[len(evs)-1].Version
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("awslambda: project %s: %w", stream, err)
+		}
+		if reached >= upTo {
+			return nil
+		}
+	}
+}

@@ -1,0 +1,79 @@
+package awslambda
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+)
+
+// Roles a function can play, named by its handler setting (the SAM
+// template's Handler, which Lambda passes to a custom runtime as _HANDLER).
+const (
+	RoleAPI       = "api"
+	RolePublisher = "publisher"
+	RoleProjector = "projector"
+	RoleToken     = "token"
+)
+
+// Roles lists every role.
+var Roles = []string{RoleAPI, RolePublisher, RoleProjector, RoleToken}
+
+// Start serves handler (a method value such as (*API).Handle) through the
+// Lambda Runtime API at runtimeAPI (AWS_LAMBDA_RUNTIME_API) until the
+// process is stopped; it does not return. SIGTERM, which Lambda sends
+// before it shuts an instance down, runs onStop (may be nil).
+func Start(handler any, onStop func()) {
+	opts := []lambda.Option{}
+	if onStop != nil {
+		opts = append(opts, lambda.WithEnableSIGTERM(onStop))
+	}
+	lambda.StartWithOptions(handler, opts...)
+}
+
+// InitError reports a failed initialization to the Runtime API at
+// runtimeAPI (host:port), as Lambda's custom-runtime contract asks, so
+// that the invocation fails with the reason instead of a bare exit. The
+// caller exits afterwards.
+func InitError(ctx context.Context, runtimeAPI string, initErr error) error {
+	body, _ := json.Marshal(map[string]any{
+		"errorMessage": initErr.Error(),
+		"errorType":    "Runtime.InitError",
+	})
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+runtimeAPI+"/2018-06-01/runtime/init/error", bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("awslambda: report init error: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Lambda-Runtime-Function-Error-Type", "Runtime.InitError")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("awslambda: report init error: %w", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("awslambda: report init error: %s", resp.Status)
+	}
+	return nil
+}
+
+// LoadAWSConfig loads the SDK configuration the way every AWS tool does:
+// region and credentials from the environment Lambda sets (or profiles,
+// elsewhere), and endpoint overrides from the standard
+// AWS_ENDPOINT_URL_<SERVICE> variables (tests point those at local
+// stand-ins).
+func LoadAWSConfig(ctx context.Context) (aws.Config, error) {
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return cfg, fmt.Errorf("awslambda: load AWS configuration: %w", err)
+	}
+	return cfg, nil
+}

@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+
+	"github.com/eventdesk/eventdesk/app"
+	"github.com/eventdesk/eventdesk/auth"
+	"github.com/eventdesk/eventdesk/awslambda"
+	"github.com/eventdesk/eventdesk/dynamodb"
+	"github.com/eventdesk/eventdesk/httpapi"
+)
+
+// On AWS Lambda this binary is the custom runtime's bootstrap: Lambda sets
+// AWS_LAMBDA_RUNTIME_API, and the function's handler setting (passed as
+// _HANDLER) names the role to play. See deploy/aws/template.yaml and
+// docs/aws.md.
+const (
+	envLambdaRuntimeAPI = "AWS_LAMBDA_RUNTIME_API"
+	envLambdaHandler    = "_HANDLER"
+	// Tables, bus and secrets of the AWS deployment.
+	envEventsTable = "EVENTDESK_EVENTS_TABLE"
+	envReadTable   = "EVENTDESK_READ_TABLE"
+	envStateTable  = "EVENTDESK_STATE_TABLE"
+	envEventBus    = "EVENTDESK_EVENT_BUS"
+	envEventSource = "EVENTDESK_EVENT_SOURCE"
+	envSessionKey  = "EVENTDESK_SESSION_KEY"
+	// envEventBridgeEndpoint overrides EventBridge's endpoint (tests).
+	envEventBridgeEndpoint = "EVENTDESK_EVENTBRIDGE_ENDPOINT"
+)
+
+// lambdaRole tells whether Lambda started this process, and as what.
+func lambdaRole(getenv func(string) string) (string, bool) {
+	if getenv(envLambdaRuntimeAPI) == "" {
+		return "", false
+	}
+	return getenv(envLambdaHandler), true
+}
+
+// runLambda plays role until Lambda stops the process. If it cannot start,
+// it reports why to the Runtime API and returns exit code 1.
+func runLambda(ctx context.Context, role string, getenv func(string) string, stderr io.Writer) int {
+	logger := slog.New(slog.NewJSONHandler(stderr, nil)).With("role", role)
+	handler, err := lambdaHandler(ctx, role, getenv, logger)
+	if err != nil {
+		logger.Error("lambda init failed", "err", err)
+		if rerr := awslambda.InitError(ctx, getenv(envLambdaRuntimeAPI), err); rerr != nil {
+			logger.Error("lambda init error not reported", "err", rerr)
+		}
+		return exitError
+	}
+	awslambda.Start(handler, nil)
+	return exitOK
+}
+
+// lambdaHandler wires the handler of one role from the environment.
+func lambdaHandler(ctx context.Context, role string, getenv func(string) string, logger *slog.Logger) (any, error) {
+	need := func(names ...string) error {
+		var missing []string
+		for _, n := range names {
+			if getenv(n) == "" {
+				missing = append(missing, n)
+			}
+		}
+		if len(missing) > 0 {
+			return fmt.Errorf("lambda %s: missing environment: %s", role, strings.Join(missing, ", "))
+		}
+		return nil
+	}
+	if !isLambdaRole(role) {
+		return nil, fmt.Errorf("lambda: unknown handler %q (want one of %s)", role, strings.Join(awslambda.Roles, ", "))
+	}
+	cfg, err := awslambda.LoadAWSConfig(ctx)
+	if err != nil {
+		return nil, err
+	}
+	db := dynamodb.Open(cfg, "")
+	switch role {
+	case awslambda.RoleAPI:
+		if err := need(envEventsTable, envReadTable, envStateTable, envSessionKey); err != nil {
+			return nil, err
+		}
+		sessions, err := auth.NewSessions([]byte(getenv(envSessionKey)), 0)
+		if err != nil {
+			return nil, fmt.Errorf("lambda api: %s: %w", envSessionKey, err)
+		}
+		sessions.Secure = true // API Gateway serves HTTPS only
+		metrics := httpapi.NewMetrics()
+		a, err := app.New(app.Config{
+			Store:  db.EventStore(getenv(envEventsTable), dynamodb.EventStoreOptions{}),
+			Reader: db.ReadModels(getenv(envReadTable)), Tokens: db.Tokens(getenv(envStateTable)),
+			Observer: metrics, Logger: logger,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("lambda api: %w", err)
+		}
+		readModels := db.ReadModels(getenv(envReadTable))
+		srv, err := httpapi.NewServer(httpapi.Config{
+			App: a, Sessions: sessions, Logger: logger, Metrics: metrics,
+			DemoLogin: getenv(envDemoLogin) == "true" || getenv(envDemoLogin) == "1",
+			// There is no global position to read: ready means the read
+			// models answer.
+			Ready: func(ctx context.Context) error { _, err := readModels.Stats(ctx); return err },
+		})
+		if err != nil {
+			return nil, fmt.Errorf("lambda api: %w", err)
+		}
+		return awslambda.NewAPI(srv, logger).Handle, nil
+	case awslambda.RolePublisher:
+		if err := need(envEventBus); err != nil {
+			return nil, err
+		}
+		p, err := awslambda.NewPublisher(awslambda.PublisherConfig{
+			AWS: cfg, Endpoint: getenv(envEventBridgeEndpoint), Bus: getenv(envEventBus),
+			Source: getenv(envEventSource), Decode: dynamodb.EventFromImage, Logger: logger,
+		})
+		if err != nil {
+			return nil, err
+		}
+		return p.Handle, nil
+	case awslambda.RoleProjector:
+		if err := need(envEventsTable, envReadTable); err != nil {
+			return nil, err
+		}
+		p, err := awslambda.NewProjector(db.EventStore(getenv(envEventsTable), dynamodb.EventStoreOptions{}), db.ReadModels(getenv(envReadTable)), logger)
+		if err != nil {
+			return nil, err
+		}
+		return p.Handle, nil
+	case awslambda.RoleToken:
+		if err := need(envStateTable); err != nil {
+			return nil, err
+		}
+		return awslambda.NewTokenIssuer(db.Tokens(getenv(envStateTable))).Handle, nil
+	}
+	return nil, fmt.Errorf("lambda: role %q is not wired", role)
+}
+
+func isLambdaRole(role string) bool {
+	for _, r := range awslambda.Roles {
+		if r == role {
+			return true
+		}
+	}
+	return false
+}
