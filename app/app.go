@@ -93,7 +93,6 @@ type deps struct {
 	store     eventdesk.EventStore
 	reader    eventdesk.TicketReader
 	tokens    TokenStore
-	wait      func(ctx context.Context, pos int64) error
 	now       func() time.Time
 	newID     func() string
 	observer  Observer

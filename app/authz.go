@@ -3,7 +3,6 @@ package app
 import (
 	"context"
 	"fmt"
-	"slices"
 	"sync"
 
 	"github.com/eventdesk/eventdesk"
@@ -31,19 +30,17 @@ func visible(a eventdesk.Actor, t eventdesk.Ticket) eventdesk.Ticket {
 	if a.Role.SeesAll() {
 		return t
 	}
-	comments := make([]eventdesk.Comment, 0, len(t.Comments))
-	for _, c := range t.Comments {
-		if !c.Internal {
-			comments = append(comments, c)
+	if t.Comments != nil {
+		// A single ticket: count what the caller sees. (List items carry
+		// no comments; their count stays the read model's.)
+		comments := make([]eventdesk.Comment, 0, len(t.Comments))
+		for _, c := range t.Comments {
+			if !c.Internal {
+				comments = append(comments, c)
+			}
 		}
-	}
-	t.Comments = comments
-	if t.CommentCount > 0 {
-		// CommentCount counts every comment in the read model even where
-		// Comments is not loaded (lists): only correct it when it is.
-		if len(t.Comments) != t.CommentCount && t.Comments != nil {
-			t.CommentCount = len(comments)
-		}
+		t.Comments = comments
+		t.CommentCount = len(comments)
 	}
 	t.Sentiment = nil
 	t.UpdatedBy = ""
@@ -53,7 +50,7 @@ func visible(a eventdesk.Actor, t eventdesk.Ticket) eventdesk.Ticket {
 // authorizeChanges checks each decided change against a's role. Staff may
 // do anything Decide allows; a requester may retitle, redescribe, close and
 // reopen their own ticket and add public comments.
-func authorizeChanges(a eventdesk.Actor, before eventdesk.Ticket, changes []eventdesk.Payload) error {
+func authorizeChanges(a eventdesk.Actor, changes []eventdesk.Payload) error {
 	if a.Role.IsStaff() {
 		return nil
 	}
@@ -87,7 +84,6 @@ func authorizeChanges(a eventdesk.Actor, before eventdesk.Ticket, changes []even
 			return eventdesk.Errorf(eventdesk.EForbidden, "requesters may not cause %s", p.EventType())
 		}
 	}
-	_ = before
 	return nil
 }
 
@@ -164,12 +160,4 @@ func (d *deps) owner(ctx context.Context, stream string) (string, error) {
 	}
 	d.owners.put(stream, o)
 	return o, nil
-}
-
-// filterComments keeps the comments a may see (for history entries).
-func filterComments(a eventdesk.Actor, cs []eventdesk.Comment) []eventdesk.Comment {
-	if a.Role.SeesAll() {
-		return cs
-	}
-	return slices.DeleteFunc(slices.Clone(cs), func(c eventdesk.Comment) bool { return c.Internal })
 }

@@ -279,7 +279,7 @@ func (h *UpdateTicketHandler) Handle(ctx context.Context, cmd UpdateTicket) (Tic
 		if err != nil {
 			return TicketResult{}, err
 		}
-		if err := authorizeChanges(a, t, changes); err != nil {
+		if err := authorizeChanges(a, changes); err != nil {
 			return TicketResult{}, err
 		}
 		if len(changes) == 0 {
@@ -357,7 +357,7 @@ func (h *AddCommentHandler) Handle(ctx context.Context, cmd AddComment) (Comment
 		if err != nil {
 			return CommentResult{}, err
 		}
-		if err := authorizeChanges(a, t, changes); err != nil {
+		if err := authorizeChanges(a, changes); err != nil {
 			return CommentResult{}, err
 		}
 		now := eventdesk.NormalizeTime(d.now())

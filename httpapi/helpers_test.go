@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -80,8 +81,13 @@ func newEnv(tb testing.TB, opts ...func(*envOptions)) *env {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	var logger *slog.Logger
+	if o.logger {
+		// As serve logs: one JSON line per request (here to nowhere).
+		logger = slog.New(slog.NewJSONHandler(io.Discard, nil))
+	}
 	srv, err := httpapi.NewServer(httpapi.Config{
-		App: a, Sessions: sessions, DemoLogin: !o.demoOff, Metrics: metrics, Heartbeat: o.heartbeat,
+		App: a, Sessions: sessions, Logger: logger, DemoLogin: !o.demoOff, Metrics: metrics, Heartbeat: o.heartbeat,
 		Subscribers: func(ctx context.Context) ([]httpapi.SubscriberStatus, error) {
 			p, err := rm.Position(ctx)
 			return []httpapi.SubscriberStatus{{Name: projection.TicketsName, Position: p}}, err
