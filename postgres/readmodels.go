@@ -73,7 +73,7 @@ func (m *ReadModels) Project(ctx context.Context, name string, position int64, f
 	if err := tx.QueryRow(ctx, "SELECT position FROM projection_checkpoints WHERE name = $1 FOR UPDATE", name).Scan(&at); err != nil {
 		return fmt.Errorf("postgres: project %s: %w", name, unavailable(err))
 	}
-	ptx := &projTx{ctx: ctx, tx: tx, rows: map[string]*rmRow{}, counters: map[string]int64{}}
+	ptx := newProjTx(ctx, tx, liveTickets, liveCounters)
 	err = fn(ptx)
 	ptx.done = true
 	if err != nil {
@@ -99,12 +99,25 @@ type rmRow struct {
 // projTx implements eventdesk.ProjectionTx. It buffers saved tickets and
 // counter deltas and writes them once, at flush, in one round trip.
 type projTx struct {
-	ctx      context.Context
+	// tickets and counters name the tables written: the live ones, or
+	// those a rebuild fills.
+	tickets, counters string
+	ctx               context.Context
 	tx       pgx.Tx
 	rows     map[string]*rmRow
-	order    []string // dirty ids in first-saved order
-	counters map[string]int64
-	done     bool
+	order  []string // dirty ids in first-saved order
+	deltas map[string]int64
+	done   bool
+}
+
+// The live read-model tables.
+const (
+	liveTickets  = "rm_tickets"
+	liveCounters = "rm_counters"
+)
+
+func newProjTx(ctx context.Context, tx pgx.Tx, tickets, counters string) *projTx {
+	return &projTx{tickets: tickets, counters: counters, ctx: ctx, tx: tx, rows: map[string]*rmRow{}, deltas: map[string]int64{}}
 }
 
 var errTxDone = errors.New("postgres: projection transaction used after its function returned")
@@ -127,7 +140,7 @@ func (p *projTx) row(ctx context.Context, id string) (*rmRow, error) {
 	}
 	r := &rmRow{}
 	var doc, comments []byte
-	err := p.tx.QueryRow(ctx, "SELECT doc, comments FROM rm_tickets WHERE id = $1", id).Scan(&doc, &comments)
+	err := p.tx.QueryRow(ctx, "SELECT doc, comments FROM "+p.tickets+" WHERE id = $1", id).Scan(&doc, &comments)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 	case err != nil:
@@ -167,13 +180,13 @@ func (p *projTx) AddCount(_ context.Context, counter string, delta int64) error 
 	if p.done {
 		return errTxDone
 	}
-	p.counters[counter] += delta
+	p.deltas[counter] += delta
 	return nil
 }
 
-// flush writes the buffered rows and counters, moves the checkpoint
-// forward (never back) and queues the notification, which PostgreSQL
-// delivers only if the transaction commits.
+// flush writes the buffered rows and counters, moves the checkpoint of
+// name forward (never back; no checkpoint for "") and queues the
+// notification, which PostgreSQL delivers only if the transaction commits.
 func (p *projTx) flush(name string, position int64) error {
 	b := &pgx.Batch{}
 	for _, id := range p.order {
@@ -186,7 +199,7 @@ func (p *projTx) flush(name string, position int64) error {
 		if tags == nil {
 			tags = []string{}
 		}
-		b.Queue(`INSERT INTO rm_tickets (id, status, priority, prio_rank, assignee, requester, tags, created_at, updated_at, version, position, search, doc, comments)
+		b.Queue(`INSERT INTO `+p.tickets+` (id, status, priority, prio_rank, assignee, requester, tags, created_at, updated_at, version, position, search, doc, comments)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
 			ON CONFLICT (id) DO UPDATE SET status = excluded.status, priority = excluded.priority, prio_rank = excluded.prio_rank,
 				assignee = excluded.assignee, requester = excluded.requester, tags = excluded.tags, created_at = excluded.created_at,
@@ -195,13 +208,15 @@ func (p *projTx) flush(name string, position int64) error {
 			t.ID, string(t.Status), string(t.Priority), t.Priority.Rank(), t.Assignee, t.Requester, tags,
 			micros(t.CreatedAt), micros(t.UpdatedAt), t.Version, t.Position, searchText(t), doc, comments)
 	}
-	for c, d := range p.counters {
+	for c, d := range p.deltas {
 		if d != 0 {
-			b.Queue("INSERT INTO rm_counters (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = rm_counters.value + excluded.value", c, d)
+			b.Queue("INSERT INTO "+p.counters+" AS c (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = c.value + excluded.value", c, d)
 		}
 	}
-	b.Queue(`UPDATE projection_checkpoints SET position = greatest(position, $2), updated_at = now() WHERE name = $1`, name, position)
-	b.Queue("SELECT pg_notify($1, $2)", checkpointChannel, name)
+	if name != "" {
+		b.Queue(`UPDATE projection_checkpoints SET position = greatest(position, $2), updated_at = now() WHERE name = $1`, name, position)
+		b.Queue("SELECT pg_notify($1, $2)", checkpointChannel, name)
+	}
 	return p.tx.SendBatch(p.ctx, b).Close()
 }
 
