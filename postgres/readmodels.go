@@ -103,11 +103,11 @@ type projTx struct {
 	// those a rebuild fills.
 	tickets, counters string
 	ctx               context.Context
-	tx       pgx.Tx
-	rows     map[string]*rmRow
-	order  []string // dirty ids in first-saved order
-	deltas map[string]int64
-	done   bool
+	tx                pgx.Tx
+	rows              map[string]*rmRow
+	order             []string // dirty ids in first-saved order
+	deltas            map[string]int64
+	done              bool
 }
 
 // The live read-model tables.
