@@ -23,7 +23,7 @@ func rmBulkDSN(file string) string {
 	q.Add("_pragma", "synchronous(OFF)")
 	q.Add("_pragma", "locking_mode(EXCLUSIVE)")
 	q.Add("_pragma", "temp_store(MEMORY)")
-	q.Add("_pragma", "cache_size(-262144)")
+	q.Add("_pragma", "cache_size(-8192)")
 	u := url.URL{Scheme: "file", OmitHost: true, Path: file, RawQuery: q.Encode()}
 	return u.String()
 }
