@@ -27,8 +27,8 @@ func benchHistory(n int) []eventdesk.Event {
 		tags[i] = fmt.Sprintf("tag%02d", i)
 	}
 	type pending struct {
-		id   string
-		p    eventdesk.Payload
+		id string
+		p  eventdesk.Payload
 	}
 	var (
 		log     []eventdesk.Event
