@@ -372,8 +372,24 @@ func TestStreamCacheEviction(t *testing.T) {
 			}
 		}
 	}
+	// NoStream on streams the writer no longer remembers.
+	for s := range 5 {
+		stream := fmt.Sprintf("s%d", s)
+		ev := eventdesk.EventData{ID: newID(t), Type: "t", Schema: 1, Data: json.RawMessage(`{}`)}
+		ev2 := ev
+		ev2.ID = newID(t)
+		_, err := db.Append(ctx, stream, eventdesk.NoStream, ev, ev2)
+		var w *eventdesk.WrongExpectedVersionError
+		if !errors.As(err, &w) || w.Actual != 4 {
+			t.Fatalf("NoStream on existing %s: %v, want actual 4", stream, err)
+		}
+		ev.ID = newID(t)
+		if _, err := db.Append(ctx, stream, eventdesk.NoStream, ev); !errors.As(err, &w) || w.Actual != 4 {
+			t.Fatalf("NoStream on existing %s: %v, want actual 4", stream, err)
+		}
+	}
 	rep, err := db.Verify(ctx, nil)
-	if err != nil || !rep.OK() {
+	if err != nil || !rep.OK() || rep.Events != 20 {
 		t.Fatalf("Verify: %+v, %v", rep, err)
 	}
 }

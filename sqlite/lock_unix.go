@@ -41,7 +41,8 @@ func lockDir(dir string) (*dirLock, error) {
 		}
 		return nil, fmt.Errorf("sqlite: %w: %s is held by %s; stop it or choose another data directory", ErrLocked, dir, holder)
 	}
-	if err := f.Truncate(0); err == nil {
+	err = f.Truncate(0)
+	if err == nil {
 		_, err = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
 	}
 	if err != nil {

@@ -51,8 +51,6 @@ func (c *lru) put(key string, val streamHead) {
 	c.pushFront(n)
 }
 
-func (c *lru) len() int { return len(c.m) }
-
 // reset forgets everything.
 func (c *lru) reset() {
 	c.m = make(map[string]*lruNode)
