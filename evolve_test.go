@@ -330,8 +330,16 @@ func TestEvolveDoesNotAlias(t *testing.T) {
 		step{"policy:sentiment", eventdesk.SentimentScored{SourceEventID: eventID2, Score: 0.2}},
 		step{agent, eventdesk.TagsChanged{Added: []string{"b"}, Removed: []string{"hardware"}}},
 		step{agent, eventdesk.TicketCommented{CommentID: "0190a5b2-7c3d-7e4f-8a1b-000000000003", Author: agent, Body: "three"}},
+		step{"policy:sentiment", eventdesk.SentimentScored{SourceEventID: "0190a5b2-7c3d-7e4f-8a1b-e00000000003", Score: 0.3}},
+		step{agent, eventdesk.TicketCommented{CommentID: "0190a5b2-7c3d-7e4f-8a1b-000000000004", Author: agent, Body: "four"}},
+		step{agent, eventdesk.TicketCommented{CommentID: "0190a5b2-7c3d-7e4f-8a1b-000000000005", Author: agent, Body: "five"}},
+		step{"policy:sentiment", eventdesk.SentimentScored{SourceEventID: "0190a5b2-7c3d-7e4f-8a1b-e00000000004", Score: 0.4}},
+		step{"policy:sentiment", eventdesk.SentimentScored{SourceEventID: "0190a5b2-7c3d-7e4f-8a1b-e00000000005", Score: 0.5}},
 	)
-	for n := 1; n < len(es); n++ {
+	// Every prefix, so that some kept states have slices with spare
+	// capacity (3 or 5 comments after appends that grew them to 4 or 8):
+	// an append into that capacity is what aliasing would corrupt.
+	for n := 1; n <= len(es); n++ {
 		kept := fold(t, es[:n])
 		want := fold(t, es[:n])
 
@@ -354,6 +362,7 @@ func TestEvolveDoesNotAlias(t *testing.T) {
 		if diff := cmp.Diff(want, kept); diff != "" {
 			t.Fatalf("state at version %d changed by later events (-want +got):\n%s", n, diff)
 		}
+		// Branch B was built after A: aliasing would show as B's data in A.
 		if last := a.Comments[len(a.Comments)-1]; last.Body != "A" {
 			t.Errorf("branch A's last comment is %q, want A", last.Body)
 		}

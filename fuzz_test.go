@@ -493,3 +493,53 @@ func FuzzChainHash(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecideFields builds commands from fuzzed field values directly (byte
+// mutations of JSON rarely reach long or exotic strings) and checks them as
+// FuzzCommands does. Tags are the text split at ",".
+func FuzzDecideFields(f *testing.F) {
+	f.Add("  Printer on fire ", "smoke\n", "urgent", "open", "Printer,HW,printer", "bob", "alice", 0.5, uint8(0xff))
+	f.Add("\u200b", "", "", "closed", "", "", "", math.Inf(1), uint8(0x0f))
+	f.Add(strings.Repeat("é", 200), strings.Repeat("x", 64<<10), "low", "resolved", strings.Repeat("ǅ", 40)+",K,k", "carol", "alice", -1.0, uint8(0xaa))
+	f.Add("İ", "\r\n", "high", "pending", "a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q,r,s,t", "", "bob", 0.0, uint8(0x55))
+	states := fuzzStates(f)
+	f.Fuzz(func(t *testing.T, title, text, priority, status, tags, assignee, author string, score float64, mask uint8) {
+		var tagList []string
+		if tags != "" {
+			tagList = strings.Split(tags, ",")
+		}
+		set := func(bit uint8) bool { return mask&bit != 0 }
+		edit := eventdesk.EditTicket{Reason: text}
+		if set(1) {
+			edit.Title = &title
+		}
+		if set(2) {
+			edit.Description = &text
+		}
+		if set(4) {
+			edit.Priority = ptr(eventdesk.Priority(priority))
+		}
+		if set(8) {
+			edit.Tags = &tagList
+		}
+		if set(16) {
+			edit.Status = ptr(eventdesk.Status(status))
+		}
+		if set(32) {
+			edit.Assignee = &assignee
+		}
+		cmds := []eventdesk.Command{
+			eventdesk.OpenTicket{Title: title, Description: text, Priority: eventdesk.Priority(priority), Requester: author, Tags: tagList, Assignee: assignee},
+			edit,
+			eventdesk.AssignTicket{Assignee: assignee},
+			eventdesk.ChangeStatus{Status: eventdesk.Status(status)},
+			eventdesk.AddComment{CommentID: "0190a5b2-7c3d-7e4f-8a1b-000000000009", Author: author, Body: text, Internal: set(64)},
+			eventdesk.RecordSentiment{SourceEventID: eventID2, Score: score, Label: priority},
+		}
+		for _, cmd := range cmds {
+			for name, state := range states {
+				checkDecision(t, name, state, cmd)
+			}
+		}
+	})
+}

@@ -26,7 +26,13 @@ func TestSignalBroadcastWakesEveryWaiter(t *testing.T) {
 	}
 	ready.Wait()
 	s.Broadcast()
-	done.Wait() // hangs (and the test times out) if a waiter was not woken
+	woken := make(chan struct{})
+	go func() { done.Wait(); close(woken) }()
+	select {
+	case <-woken:
+	case <-time.After(time.Minute): // a hang detector, not a timing assertion
+		t.Fatal("Broadcast did not wake every waiter")
+	}
 }
 
 func TestSignalWaitIsPerRound(t *testing.T) {
