@@ -21,6 +21,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/eventdesk/eventdesk"
@@ -47,10 +48,6 @@ type Options struct {
 	PollInterval time.Duration
 	// MaxConns bounds the connection pool. Default: pgxpool's default.
 	MaxConns int32
-	// AfterCommit, if set, is called by the writer with the events of each
-	// committed transaction, in position order (e.g. to publish them on a
-	// bus). It runs on the writer goroutine: it must not block.
-	AfterCommit func([]eventdesk.Event)
 	// Logger receives operational messages. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -63,6 +60,8 @@ type DB struct {
 	log  *slog.Logger
 
 	signal eventdesk.Signal // local commits and Notify: new events
+
+	afterCommit atomic.Pointer[func([]eventdesk.Event)]
 
 	// cpSignal is broadcast when any node commits a projection; see
 	// startListener.
@@ -153,6 +152,17 @@ func (db *DB) Close() error {
 	}
 	db.pool.Close()
 	return nil
+}
+
+// SetAfterCommit sets f to be called by the writer with the events of each
+// committed transaction, in position order, e.g. to publish them on a bus.
+// It runs on the writer goroutine: it must not block. nil removes it.
+func (db *DB) SetAfterCommit(f func([]eventdesk.Event)) {
+	if f == nil {
+		db.afterCommit.Store(nil)
+		return
+	}
+	db.afterCommit.Store(&f)
 }
 
 // Notify wakes this process's subscriptions, which then read the store for

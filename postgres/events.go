@@ -149,8 +149,8 @@ func (db *DB) commitBatch(batch []*appendReq) {
 	}
 	if err == nil && len(written) > 0 {
 		db.signal.Broadcast()
-		if db.opts.AfterCommit != nil {
-			db.opts.AfterCommit(written)
+		if f := db.afterCommit.Load(); f != nil {
+			(*f)(written)
 		}
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"path/filepath"
 
 	"github.com/eventdesk/eventdesk/app"
 	"github.com/eventdesk/eventdesk/auth"
@@ -21,11 +20,11 @@ const envDemoLogin = "EVENTDESK_DEMO_LOGIN"
 // newAPI wires the application layer and the REST API over the open store
 // and read models.
 func (m *Main) newAPI() (http.Handler, error) {
-	tokens, err := m.store.db.OpenTokens()
+	tokens, err := m.store.apiTokens()
 	if err != nil {
 		return nil, err
 	}
-	key, err := auth.LoadOrCreateKey(filepath.Join(m.store.db.Dir(), SessionKeyFile))
+	key, err := m.store.sessionKey(context.Background())
 	if err != nil {
 		return nil, err
 	}

@@ -43,6 +43,13 @@ type Config struct {
 	// DemoLogin lets anyone log in by name at /login (on by default: the
 	// embedded default is a demo; turn it off for real use).
 	DemoLogin bool
+	// Store, if set, is a PostgreSQL URL: the store shared by several
+	// nodes instead of the SQLite store in DataDir (see scaleout.go).
+	Store string
+	// Bus, if set, is the NATS URL for fan-out and wake-ups between nodes.
+	Bus string
+	// Node names this process in logs and on the bus.
+	Node string
 }
 
 // configFromEnv returns the defaults, overridden by the environment.
@@ -70,12 +77,14 @@ func configFromEnv(getenv func(string) string) Config {
 	if v := getenv(envLogLevel); v != "" {
 		c.LogLevel = v
 	}
+	c.scaleOutFromEnv(getenv)
 	return c
 }
 
 // dataFlag registers --data on f.
 func (c *Config) dataFlag(f *flags) {
 	f.StringVar(&c.DataDir, "data", c.DataDir, "data `directory` of the event store and read models (env "+envData+")")
+	c.storeFlag(f)
 }
 
 // logFlags registers --log-format and --log-level on f.
@@ -97,7 +106,7 @@ func (c *Config) validate() error {
 	if strings.TrimSpace(c.DataDir) == "" {
 		return fmt.Errorf("the data directory must not be empty")
 	}
-	return nil
+	return c.validateScaleOut()
 }
 
 func parseLevel(s string) (slog.Level, error) {

@@ -38,7 +38,7 @@ The event store is opened exclusively: stop "eventdesk serve" first.
 	if err := cfg.validate(); err != nil {
 		return &usageError{msg: "export: " + err.Error(), usage: f.usage()}
 	}
-	store, err := openExistingStore(ctx, cfg.DataDir)
+	store, err := openExistingStore(ctx, cfg.storeLocation())
 	if err != nil {
 		return err
 	}

@@ -55,6 +55,18 @@ The read models are not part of an export: "eventdesk serve" (or
 	}
 	defer closeSrc()
 
+	if isPostgresURL(cfg.Store) {
+		bar := progress.New(io.err, "import", total, progress.Options{Unit: "events"})
+		err := importIntoPostgres(ctx, cfg.Store, io, func(write func(context.Context, []eventdesk.Event) error) (int64, error) {
+			return readImport(ctx, src, write, bar)
+		})
+		if err != nil {
+			bar.Abort()
+			return err
+		}
+		bar.Finish()
+		return nil
+	}
 	target := filepath.Clean(cfg.DataDir)
 	if err := checkImportTarget(ctx, target); err != nil {
 		return err

@@ -62,6 +62,7 @@ var commands = []command{
 	{"export", "write every event as JSON Lines, in position order", runExport},
 	{"import", "load a JSON Lines export into an empty event store", runImport},
 	{"token", "create or revoke API tokens", runToken},
+	{"migrate", "move a SQLite event store into PostgreSQL (to scale out)", runMigrate},
 	{"version", "print the version of this binary", runVersion},
 }
 

@@ -27,7 +27,7 @@ The data directory is opened exclusively: stop "eventdesk serve" first.
 	if err := cfg.validate(); err != nil {
 		return &usageError{msg: "replay: " + err.Error(), usage: f.usage()}
 	}
-	store, err := openExistingStore(ctx, cfg.DataDir)
+	store, err := openExistingStore(ctx, cfg.storeLocation())
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/eventdesk/eventdesk/natsbus"
 	"github.com/eventdesk/eventdesk/projection"
 	"github.com/eventdesk/eventdesk/subscription"
 )
@@ -35,6 +36,7 @@ Endpoints: GET /healthz (the process is up), GET /readyz (it serves).
 `)
 	f.StringVar(&cfg.Addr, "addr", cfg.Addr, "listen on `HOST:PORT` (port 0: any free port) (env "+envAddr+")")
 	cfg.dataFlag(f)
+	cfg.busFlags(f)
 	cfg.logFlags(f)
 	f.BoolVar(&cfg.DemoLogin, "demo-login", cfg.DemoLogin, "let anyone log in by name (and pick a role) at /login (env "+envDemoLogin+")")
 	f.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "how long to wait for requests in flight when stopping")
@@ -50,7 +52,7 @@ Endpoints: GET /healthz (the process is up), GET /readyz (it serves).
 		m.Close()
 		return err
 	}
-	fmt.Fprintf(io.out, "eventdesk is serving %s (data: %s)\n", m.URL(), cfg.DataDir)
+	fmt.Fprintf(io.out, "eventdesk is serving %s (data: %s)\n", m.URL(), cfg.storeDisplay())
 
 	select {
 	case <-ctx.Done():
@@ -70,6 +72,7 @@ type Main struct {
 	Logger *slog.Logger
 
 	store    *storeHandle
+	bus      *natsbus.Bus // nil without --bus
 	runner   *subscription.Runner
 	listener net.Listener
 	server   *http.Server
@@ -101,11 +104,14 @@ func NewMain(cfg Config, logger *slog.Logger) *Main {
 // HTTP; it returns once the listener is open (or with the first error).
 // Call Close to stop, also after an error.
 func (m *Main) Run(ctx context.Context) error {
-	store, err := openStore(ctx, m.Config.DataDir, m.Logger)
+	store, err := openStore(ctx, m.Config.storeLocation(), m.Logger)
 	if err != nil {
 		return err
 	}
 	m.store = store
+	if err := m.startBus(); err != nil {
+		return err
+	}
 
 	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
 	m.stopBackground = stop
@@ -138,7 +144,7 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 	}()
 	m.ready.Store(true)
-	m.Logger.Info("serving", "url", m.URL(), "data", m.Config.DataDir, "version", readBuildInfo().Version)
+	m.Logger.Info("serving", "url", m.URL(), "data", m.Config.storeDisplay(), "version", readBuildInfo().Version)
 	return nil
 }
 
@@ -189,6 +195,7 @@ func (m *Main) close() error {
 		m.stopBackground()
 	}
 	m.background.Wait()
+	m.closeBus()
 	if m.store != nil {
 		if err := m.store.Close(); err != nil {
 			errs = append(errs, err)
@@ -287,11 +294,14 @@ func (m *Main) startSubscribers(ctx context.Context) error {
 	if err := m.store.openReadSide(m.Logger); err != nil {
 		return err
 	}
-	runner := subscription.NewRunner(m.store.events, m.store.subscribers, subscription.Options{Logger: m.Logger})
+	runner := subscription.NewRunner(m.store.events, m.store.subscribers, subscription.Options{Logger: m.Logger, Lease: m.store.lease()})
 	if err := runner.AddProjection(subscription.Projection{
 		Name: projection.TicketsName, Start: subscription.FromBeginning,
 		Store: m.store.readModels, Projector: projection.Tickets{},
 	}); err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	if err := m.addBusSubscribers(runner); err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
 	m.runner = runner

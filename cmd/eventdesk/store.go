@@ -11,25 +11,37 @@ import (
 
 	"github.com/eventdesk/eventdesk"
 	"github.com/eventdesk/eventdesk/app"
+	"github.com/eventdesk/eventdesk/postgres"
 	"github.com/eventdesk/eventdesk/sqlite"
 	"github.com/eventdesk/eventdesk/verify"
 )
 
-// storeHandle is an open data directory: the event store and, for serve
-// and replay, the read models. It is the only place that knows which
-// adapter backs a data directory (SQLite, for now).
+// storeHandle is an open data directory (SQLite) or PostgreSQL database:
+// the event store and, for serve and replay, the read models. It is the
+// only place that knows which adapter backs a store; the PostgreSQL side
+// is in scaleout.go.
 type storeHandle struct {
 	dir    string
 	db     *sqlite.DB
+	pg     *postgres.DB // instead of db, for a postgres:// store
 	events eventdesk.EventStore
 	// readModels and subscribers are opened by openReadSide (serve).
-	readModels  *sqlite.ReadModels
-	subscribers *sqlite.SubscriberState
+	readModels  readModelStore
+	subscribers eventdesk.SubscriberStore
+}
+
+// readModelStore is what serve needs of the read models.
+type readModelStore interface {
+	eventdesk.ProjectionStore
+	eventdesk.TicketReader
 }
 
 // openStore opens (creating it if needed) the data directory dir for
 // serve. It fails at once if another process holds it.
-func openStore(_ context.Context, dir string, logger *slog.Logger) (*storeHandle, error) {
+func openStore(ctx context.Context, dir string, logger *slog.Logger) (*storeHandle, error) {
+	if isPostgresURL(dir) {
+		return openPostgresStore(ctx, dir, logger)
+	}
 	db, err := sqlite.Open(dir, sqlite.WithLogger(logger))
 	if err != nil {
 		return nil, err
@@ -47,6 +59,9 @@ func storeExists(dir string) bool {
 // (verify, export, replay), refusing to create one where there is none: a
 // mistyped --data must not look like an empty, intact store.
 func openExistingStore(ctx context.Context, dir string) (*storeHandle, error) {
+	if isPostgresURL(dir) {
+		return openPostgresStore(ctx, dir, quietLogger())
+	}
 	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("data directory %s does not exist (set --data or %s)", dir, envData)
 	} else if err != nil {
@@ -80,6 +95,10 @@ func storeHead(ctx context.Context, dir string) (int64, error) {
 // openReadSide opens the read models and the side-effect subscribers'
 // state next to the event store; they close with it.
 func (s *storeHandle) openReadSide(logger *slog.Logger) error {
+	if s.pg != nil {
+		s.readModels, s.subscribers = s.pg.ReadModels(), s.pg.Subscribers()
+		return nil
+	}
 	rm, err := s.db.OpenReadModels(sqlite.ReadModelsOptions{Logger: logger})
 	if err != nil {
 		return err
@@ -94,13 +113,21 @@ func (s *storeHandle) openReadSide(logger *slog.Logger) error {
 
 // Close closes everything opened in the directory (read models and
 // subscriber state first) and releases its lock.
-func (s *storeHandle) Close() error { return s.db.Close() }
+func (s *storeHandle) Close() error {
+	if s.pg != nil {
+		return s.pg.Close()
+	}
+	return s.db.Close()
+}
 
 // rebuildReadModels rebuilds the read models from position 0 into a new
 // file and swaps it in (sqlite.RebuildReadModels: blue/green, the side
 // effects' state untouched); progress gets the position reached and the
 // head. It returns the position the new read models reached.
 func (s *storeHandle) rebuildReadModels(ctx context.Context, progress func(done, total int64)) (int64, error) {
+	if s.pg != nil {
+		return s.pg.RebuildReadModels(ctx, progress)
+	}
 	if err := sqlite.RebuildReadModels(ctx, s.db.Dir(), s.db, progress); err != nil {
 		return 0, fmt.Errorf("replay: %w", err)
 	}
@@ -123,6 +150,9 @@ type tokenStore interface {
 // directory if needed, so that a first admin token can be issued before
 // the first start.
 func openTokens(dir string, create bool) (tokenStore, error) {
+	if isPostgresURL(dir) {
+		return openPostgresTokens(dir)
+	}
 	if !create {
 		if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("data directory %s does not exist (set --data or %s)", dir, envData)
@@ -134,6 +164,9 @@ func openTokens(dir string, create bool) (tokenStore, error) {
 // verify checks the whole store (the file itself, positions, versions,
 // hash chains); progress (done, total) may be nil.
 func (s *storeHandle) verify(ctx context.Context, progress func(done, total int64)) (verify.Report, error) {
+	if s.pg != nil {
+		return s.pg.Verify(ctx, progress)
+	}
 	return s.db.Verify(ctx, progress)
 }
 

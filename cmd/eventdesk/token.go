@@ -73,7 +73,7 @@ the store keeps its hash.
 	if !eventdesk.Role(*role).Valid() {
 		return &usageError{msg: fmt.Sprintf("token create: unknown role %q (want requester, agent, admin or auditor)", *role), usage: f.usage()}
 	}
-	tokens, err := openTokens(cfg.DataDir, true)
+	tokens, err := openTokens(cfg.storeLocation(), true)
 	if err != nil {
 		return err
 	}
@@ -105,7 +105,7 @@ are refused from now on.
 	if err := cfg.validate(); err != nil {
 		return &usageError{msg: "token revoke: " + err.Error(), usage: f.usage()}
 	}
-	tokens, err := openTokens(cfg.DataDir, false)
+	tokens, err := openTokens(cfg.storeLocation(), false)
 	if err != nil {
 		return err
 	}
@@ -131,7 +131,7 @@ revocation.
 	if err := cfg.validate(); err != nil {
 		return &usageError{msg: "token list: " + err.Error(), usage: f.usage()}
 	}
-	tokens, err := openTokens(cfg.DataDir, false)
+	tokens, err := openTokens(cfg.storeLocation(), false)
 	if err != nil {
 		return err
 	}

@@ -33,7 +33,7 @@ Prints a report and exits 0 if the store is intact, 1 with every break
 	if err := cfg.validate(); err != nil {
 		return &usageError{msg: "verify: " + err.Error(), usage: f.usage()}
 	}
-	store, err := openExistingStore(ctx, cfg.DataDir)
+	store, err := openExistingStore(ctx, cfg.storeLocation())
 	if err != nil {
 		return err
 	}
@@ -49,7 +49,7 @@ Prints a report and exits 0 if the store is intact, 1 with every break
 		return err
 	}
 	bar.Finish()
-	printReport(io.out, cfg.DataDir, rep)
+	printReport(io.out, cfg.storeDisplay(), rep)
 	if !rep.OK() {
 		return errBroken
 	}
