@@ -28,3 +28,14 @@ func TestReadModelsConformance(t *testing.T) {
 		return m, m
 	})
 }
+
+func TestSubscriberStateConformance(t *testing.T) {
+	storetest.RunSubscriberStore(t, func(tb testing.TB) eventdesk.SubscriberStore {
+		s, err := sqlite.OpenSubscriberState(tb.TempDir(), sqlite.SubscriberStateOptions{})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(func() { _ = s.Close() })
+		return s
+	})
+}
