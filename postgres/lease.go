@@ -61,7 +61,13 @@ func (l *Leases) Acquire(ctx context.Context, name string) (context.Context, fun
 	cfg.RuntimeParams["tcp_keepalives_idle"] = "5"
 	cfg.RuntimeParams["tcp_keepalives_interval"] = "2"
 	cfg.RuntimeParams["tcp_keepalives_count"] = "3"
-	cfg.RuntimeParams["application_name"] = "eventdesk lease " + name
+	// Named after the subscriber (and the node, if its connection string
+	// names it), so pg_stat_activity shows who holds what.
+	app := "eventdesk lease " + name
+	if node := cfg.RuntimeParams["application_name"]; node != "" {
+		app = node + ": " + app
+	}
+	cfg.RuntimeParams["application_name"] = app
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return nil, nil, fmt.Errorf("postgres: lease %s: %w", name, unavailable(err))

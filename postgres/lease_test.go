@@ -72,11 +72,15 @@ func TestLeaseExclusiveAndHandedOver(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'eventdesk lease tickets' AND pid <> pg_backend_pid() AND state = 'idle'"); err != nil {
+	if _, err := conn.Exec(ctx, `SELECT pg_terminate_backend(a.pid) FROM pg_stat_activity a JOIN pg_locks l ON l.pid = a.pid
+		WHERE l.locktype = 'advisory' AND l.granted AND a.application_name LIKE '%eventdesk lease tickets'`); err != nil {
 		t.Fatal(err)
 	}
 	select {
-	case r := <-gotA:
+	case r, ok := <-gotA:
+		if !ok {
+			t.Fatal("the waiting node failed to acquire the lease")
+		}
 		defer r()
 	case <-time.After(10 * time.Second):
 		t.Fatal("the lease was not taken over after the holder's session ended")
