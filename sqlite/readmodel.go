@@ -605,5 +605,3 @@ func (c *rmCache) put(id string, r *rmRow) {
 	}
 	c.rows[id] = r
 }
-
-func (c *rmCache) clear() { clear(c.rows) }
