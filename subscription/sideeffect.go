@@ -17,7 +17,7 @@ func (r *Runner) runSideEffect(ctx context.Context, s *sub) error {
 		func() (int64, bool, error) { return r.state.Checkpoint(ctx, se.Name) },
 		func(at int64) error { return r.state.SaveCheckpoint(ctx, se.Name, at) })
 	if err != nil {
-		return nil // ctx ended
+		return unlessDone(ctx, err)
 	}
 	r.countDeadLetters(ctx, s)
 	ctx, cancel := context.WithCancel(ctx)

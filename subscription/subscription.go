@@ -296,6 +296,7 @@ func (r *Runner) Run(ctx context.Context) error {
 // lead acquires s's lease and runs s while it is held, again and again
 // until ctx ends.
 func (r *Runner) lead(ctx context.Context, s *sub) {
+	failed := 0 // consecutive runs that ended in an error
 	for attempt := 1; ctx.Err() == nil; {
 		held, release, err := r.opts.Lease.Acquire(ctx, s.name)
 		if err != nil {
@@ -318,8 +319,11 @@ func (r *Runner) lead(ctx context.Context, s *sub) {
 		s.setLease(false)
 		release()
 		if runErr != nil && ctx.Err() == nil {
+			failed++
 			s.fail(r, "run", runErr)
-			r.sleep(ctx, 1)
+			r.sleep(ctx, failed)
+		} else {
+			failed = 0
 		}
 	}
 }
@@ -430,10 +434,20 @@ func (r *Runner) startPosition(ctx context.Context, s *sub, load func() (int64, 
 		pos = p
 		return nil
 	})
-	if err == nil {
-		s.setCheckpoint(pos)
+	if err != nil {
+		return pos, err
 	}
-	return pos, err
+	s.setCheckpoint(pos)
+	// A checkpoint beyond the head means the store was replaced by an
+	// older copy: going on would skip the events that get those positions.
+	head, err := r.src.Head(ctx)
+	if err != nil {
+		return pos, fmt.Errorf("subscription: %s: read head: %w", s.name, err)
+	}
+	if pos > head {
+		return pos, fmt.Errorf("subscription: %s is at position %d but the event store ends at %d: the store was replaced by an older copy; rebuild the read models (eventdesk replay) or reset this subscriber", s.name, pos, head)
+	}
+	return pos, nil
 }
 
 // runProjection applies batches of events through the projection store
@@ -445,7 +459,7 @@ func (r *Runner) runProjection(ctx context.Context, s *sub) error {
 		func() (int64, bool, error) { return p.Store.Checkpoint(ctx, p.Name) },
 		func(at int64) error { return p.Store.Project(ctx, p.Name, at, noop) })
 	if err != nil {
-		return err
+		return unlessDone(ctx, err)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -504,6 +518,14 @@ func (r *Runner) runProjection(ctx context.Context, s *sub) error {
 			return subscribeErr(ctx, endErr)
 		}
 	}
+}
+
+// unlessDone returns err unless ctx has ended.
+func unlessDone(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
 }
 
 // subscribeErr reports why a subscription ended: nil when ctx did.

@@ -681,3 +681,21 @@ func TestBackoffGrowsWithJitter(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckpointBeyondHeadStops: a read model ahead of the store (the
+// store was restored from an older copy) is reported, never followed.
+func TestCheckpointBeyondHeadStops(t *testing.T) {
+	e := newEnv(t)
+	openTicket(t, e.db, "x")
+	if err := e.rm.Project(ctxFor(t), projection.TicketsName, 100, func(eventdesk.ProjectionTx) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	r := ticketsRunner(e, fastOptions())
+	start(t, r)
+	eventually(t, "the error reported", func() bool {
+		return strings.Contains(status(r, projection.TicketsName).LastError, "older copy")
+	})
+	if st, err := e.rm.Stats(ctxFor(t)); err != nil || st.Total != 0 {
+		t.Fatalf("projected events below a checkpoint beyond the head: %+v, %v", st, err)
+	}
+}
