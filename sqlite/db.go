@@ -204,7 +204,7 @@ func openFile(ctx context.Context, file string, sc schema, o options) (write, re
 	if err := probe(ctx, file, sc, len(ms)); err != nil {
 		return nil, nil, err
 	}
-	write, err = openPool(file, connConfig{cacheKiB: 64 << 10}, 1)
+	write, err = openPool(file, connConfig{cacheKiB: 16 << 10}, 1)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -228,7 +228,7 @@ func openFile(ctx context.Context, file string, sc schema, o options) (write, re
 	if applied > 0 {
 		o.logger.Info("sqlite: migrated", "file", file, "migrations", applied, "schema", len(ms))
 	}
-	read, err = openPool(file, connConfig{queryOnly: true, cacheKiB: 16 << 10}, o.readers)
+	read, err = openPool(file, connConfig{queryOnly: true, cacheKiB: 8 << 10}, o.readers)
 	if err != nil {
 		_ = write.Close()
 		return nil, nil, err

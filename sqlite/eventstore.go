@@ -33,6 +33,8 @@ type EventStore struct {
 	writerDone chan struct{}
 	signal     eventdesk.Signal
 	head       atomic.Int64 // last committed position
+	commits    atomic.Int64 // transactions committed by the writer
+	appends    atomic.Int64 // appends those transactions held
 
 	mu        sync.RWMutex // guards closed against in-flight registration
 	closed    bool
@@ -218,7 +220,7 @@ func (s *EventStore) query(ctx context.Context, stmt *sql.Stmt, limit int, args 
 	defer rows.Close()
 	var events []eventdesk.Event
 	if limit > 0 {
-		events = make([]eventdesk.Event, 0, min(limit, 1024))
+		events = make([]eventdesk.Event, 0, min(limit, 8192))
 	}
 	for rows.Next() {
 		e, err := scanEvent(rows)
@@ -267,6 +269,22 @@ func (s *EventStore) Head(ctx context.Context) (int64, error) {
 		return 0, fmt.Errorf("sqlite: head: %w", err)
 	}
 	return s.head.Load(), nil
+}
+
+// WriterStats counts the writer's work since Open; Appends/Commits is the
+// average group-commit batch.
+type WriterStats struct {
+	// Commits is how many transactions (each one sync) the writer committed.
+	Commits int64
+	// Appends is how many appends (with at least one event) they held.
+	Appends int64
+	// Head is the last committed position.
+	Head int64
+}
+
+// Stats returns the writer's counters, e.g. for metrics.
+func (s *EventStore) Stats() WriterStats {
+	return WriterStats{Commits: s.commits.Load(), Appends: s.appends.Load(), Head: s.head.Load()}
 }
 
 // Close lets in-flight appends finish, stops the writer and closes the

@@ -164,7 +164,7 @@ func (s *EventStore) commitBatch(batch []*request) {
 		failAll(fmt.Errorf("begin: %w", err))
 		return
 	}
-	wrote := false
+	wrote := 0
 	for _, r := range batch {
 		if err := r.ctx.Err(); err != nil {
 			r.resp = response{err: err}
@@ -176,9 +176,11 @@ func (s *EventStore) commitBatch(batch []*request) {
 			return
 		}
 		r.resp = response{res: res, err: err}
-		wrote = wrote || (err == nil && len(r.events) > 0)
+		if err == nil && len(r.events) > 0 {
+			wrote++
+		}
 	}
-	if !wrote {
+	if wrote == 0 {
 		// Nothing to make durable: every request failed its checks or
 		// appended nothing. Their answers stand on committed state.
 		w.rollback()
@@ -188,6 +190,8 @@ func (s *EventStore) commitBatch(batch []*request) {
 	} else {
 		w.publish()
 		s.head.Store(w.committed - 1)
+		s.commits.Add(1)
+		s.appends.Add(int64(wrote))
 		s.signal.Broadcast()
 	}
 	for _, r := range batch {
