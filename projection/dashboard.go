@@ -227,7 +227,7 @@ func BuildDashboard(counters map[string]int64, from, to time.Time) (eventdesk.Da
 		a := acc[i]
 		day := eventdesk.DashboardDay{
 			Day: from.AddDate(0, 0, i), Created: a.created, Resolved: a.resolved,
-			Backlog: make(map[eventdesk.Status]int, len(eventdesk.ActiveStatuses)),
+			Backlog:       make(map[eventdesk.Status]int, len(eventdesk.ActiveStatuses)),
 			FirstResponse: summarize(a.frt), Resolution: summarize(a.ttr),
 		}
 		for _, s := range eventdesk.ActiveStatuses {
