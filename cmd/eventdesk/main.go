@@ -61,7 +61,7 @@ var commands = []command{
 	{"verify", "check hash chains and position continuity of the event store", runVerify},
 	{"export", "write every event as JSON Lines, in position order", runExport},
 	{"import", "load a JSON Lines export into an empty event store", runImport},
-	{"token", "create or revoke API tokens", runToken},
+	{"token", "create, list or revoke API tokens", runToken},
 	{"migrate", "move a SQLite event store into PostgreSQL (to scale out)", runMigrate},
 	{"version", "print the version of this binary", runVersion},
 }

@@ -603,6 +603,10 @@ func TestServe(t *testing.T) {
 	if code != http.StatusOK || !strings.Contains(body, `"ready"`) {
 		t.Fatalf("/readyz: %d %s", code, body)
 	}
+	code, body = get(t, s.url+"/")
+	if code != http.StatusOK || !strings.Contains(body, "/api/openapi.json") || !strings.Contains(body, `action="/login"`) {
+		t.Fatalf("/: %d %s", code, body)
+	}
 
 	// A second server on the same data directory fails at once, clearly.
 	r := runBin(t, nil, nil, "serve", "--addr", "127.0.0.1:0", "--data", dir)
