@@ -57,6 +57,27 @@ func (c Config) storeLocation() string {
 	return c.DataDir
 }
 
+// serveStoreLocation is storeLocation for serve: a PostgreSQL URL gets the
+// node's name as application_name (unless it has one), so that
+// pg_stat_activity tells which node holds which connection and lease.
+func (c Config) serveStoreLocation() string {
+	loc := c.storeLocation()
+	if !isPostgresURL(loc) {
+		return loc
+	}
+	u, err := url.Parse(loc)
+	if err != nil {
+		return loc
+	}
+	q := u.Query()
+	if q.Get("application_name") != "" {
+		return loc
+	}
+	q.Set("application_name", "eventdesk "+c.nodeName())
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
 // storeDisplay is storeLocation fit for logs and messages: without a
 // password.
 func (c Config) storeDisplay() string { return redactURL(c.storeLocation()) }
@@ -270,6 +291,11 @@ opened exclusively.
 	}
 	defer dst.Close()
 
+	if n, err := dst.events.Head(ctx); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	} else if n > 0 {
+		return fmt.Errorf("migrate: %s already holds %d events: migrate needs an empty database", redactURL(*to), n)
+	}
 	head, err := src.events.Head(ctx)
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
