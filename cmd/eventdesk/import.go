@@ -14,6 +14,7 @@ import (
 
 	"github.com/eventdesk/eventdesk"
 	"github.com/eventdesk/eventdesk/internal/progress"
+	"github.com/eventdesk/eventdesk/sqlite"
 	"github.com/eventdesk/eventdesk/verify"
 )
 
@@ -169,15 +170,40 @@ func checkImportTarget(ctx context.Context, dir string) error {
 	return nil
 }
 
+// keptOnImport are the files of an empty data directory that an import
+// into it keeps: what an operator made before the first events (API tokens,
+// the session key). The rest (an empty event store, empty read models and
+// subscriber state) is replaced.
+var keptOnImport = []string{sqlite.TokensFile, sqlite.TokensFile + "-wal", sqlite.TokensFile + "-shm", SessionKeyFile}
+
 // replaceDir moves the finished import tmp to target. A target that is an
-// empty directory or an empty store is moved aside first and removed after.
-func replaceDir(tmp, target string) error {
+// empty directory or an empty store is moved aside (its keptOnImport files
+// first moved into the import) and removed after.
+func replaceDir(tmp, target string) (err error) {
 	if _, err := os.Stat(target); errors.Is(err, os.ErrNotExist) {
 		if err := os.Rename(tmp, target); err != nil {
 			return fmt.Errorf("import: %w", err)
 		}
 		syncDir(filepath.Dir(target))
 		return nil
+	}
+	var moved []string
+	defer func() {
+		if err != nil {
+			for _, name := range moved {
+				_ = os.Rename(filepath.Join(tmp, name), filepath.Join(target, name))
+			}
+		}
+	}()
+	for _, name := range keptOnImport {
+		from := filepath.Join(target, name)
+		if _, err := os.Lstat(from); errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err := os.Rename(from, filepath.Join(tmp, name)); err != nil {
+			return fmt.Errorf("import: keep %s: %w", from, err)
+		}
+		moved = append(moved, name)
 	}
 	old := tmp + ".old"
 	if err := os.Rename(target, old); err != nil {

@@ -854,3 +854,41 @@ func TestServeShutdownDrains(t *testing.T) {
 		t.Fatalf("the store holds %d events, fewer than the %d acknowledged", got, want)
 	}
 }
+
+// TestImportIntoEmptyStore: a data directory whose store has no events yet
+// (serve ran once, an admin token was issued) accepts an import and keeps
+// its tokens and session key.
+func TestImportIntoEmptyStore(t *testing.T) {
+	t.Parallel()
+	src := filepath.Join(t.TempDir(), "src")
+	n := seed(t, src)
+	r := runBin(t, nil, nil, "export", "--data", src)
+	wantCode(t, r, 0)
+	export := r.stdout
+
+	dir := filepath.Join(t.TempDir(), "data")
+	token := newToken(t, dir, "ada", "admin")
+	startServe(t, dir).stop(t)
+	key, err := os.ReadFile(filepath.Join(dir, "session.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	r = runBin(t, nil, strings.NewReader(export), "import", "--data", dir)
+	wantCode(t, r, 0)
+	wantContains(t, "import", r.stderr, fmt.Sprintf("imported %d events", n))
+	r = runBin(t, nil, nil, "verify", "--data", dir)
+	wantCode(t, r, 0)
+	r = runBin(t, nil, nil, "token", "list", "--data", dir)
+	wantCode(t, r, 0)
+	wantContains(t, "token list", r.stdout, "\tada\tadmin\t")
+	if after, err := os.ReadFile(filepath.Join(dir, "session.key")); err != nil || !bytes.Equal(key, after) {
+		t.Fatalf("the session key was not kept (err %v)", err)
+	}
+	s := startServe(t, dir)
+	resp, body := api(t, s, token, "GET", fmt.Sprintf("/api/v1/tickets?minPosition=%d", n), "")
+	if resp.StatusCode != http.StatusOK || strings.Count(body, `"title"`) != 6 {
+		t.Fatalf("list after import: %d %s", resp.StatusCode, body)
+	}
+	s.stop(t)
+}
