@@ -18,12 +18,12 @@ import (
 // seen is what the echo handler saw of a request.
 type seen struct {
 	Method, Path, RawPath, RawQuery, Host, RemoteAddr, Body, Proto string
-	Query                                                         map[string][]string
-	Cookies                                                       map[string]string
-	Header                                                        map[string]string
-	TLS                                                           bool
-	Deadline                                                      bool
-	ContentLength                                                 int64
+	Query                                                          map[string][]string
+	Cookies                                                        map[string]string
+	Header                                                         map[string]string
+	TLS                                                            bool
+	Deadline                                                       bool
+	ContentLength                                                  int64
 }
 
 func echoHandler() http.Handler {
