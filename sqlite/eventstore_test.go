@@ -631,3 +631,34 @@ func TestVerify(t *testing.T) {
 		t.Errorf("%d breaks, want 4", len(rep.Breaks))
 	}
 }
+
+func TestOpenCrashCopyWithoutShm(t *testing.T) {
+	// A copy of a live store (events.db and its WAL, as a crash or a
+	// file-level backup leaves them) without the -shm index opens with
+	// every committed event.
+	src := t.TempDir()
+	db := openDB(t, src)
+	defer db.Close()
+	for i := range 10 {
+		appendN(t, db, fmt.Sprintf("s%d", i%3), 2)
+	}
+	dst := t.TempDir()
+	for _, name := range []string{sqlite.EventsFile, sqlite.EventsFile + "-wal"} {
+		b, err := os.ReadFile(filepath.Join(src, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dst, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cp := openDB(t, dst)
+	defer cp.Close()
+	if h, err := cp.Head(context.Background()); err != nil || h != 20 {
+		t.Fatalf("Head of the copy = %d, %v; want 20", h, err)
+	}
+	rep, err := cp.Verify(context.Background(), nil)
+	if err != nil || !rep.OK() {
+		t.Fatalf("Verify of the copy: %+v, %v", rep, err)
+	}
+}
