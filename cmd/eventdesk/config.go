@@ -101,7 +101,7 @@ func (c *Config) validate() error {
 	switch c.LogFormat {
 	case "auto", "text", "json":
 	default:
-		return fmt.Errorf("log format %q: want auto, text or json", c.LogFormat)
+		return fmt.Errorf("log format %q (--log-format or "+envLogFormat+"): want auto, text or json", c.LogFormat)
 	}
 	if strings.TrimSpace(c.DataDir) == "" {
 		return fmt.Errorf("the data directory must not be empty")
@@ -112,7 +112,7 @@ func (c *Config) validate() error {
 func parseLevel(s string) (slog.Level, error) {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(s)); err != nil {
-		return 0, fmt.Errorf("log level %q: want debug, info, warn or error", s)
+		return 0, fmt.Errorf("log level %q (--log-level or "+envLogLevel+"): want debug, info, warn or error", s)
 	}
 	return l, nil
 }

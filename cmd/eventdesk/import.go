@@ -36,7 +36,8 @@ malformed or inconsistent line stops the import with its line number.
 
 The import is all or nothing: it is written into a temporary directory next
 to DIR, which is renamed to DIR only when every event is in. DIR must not
-exist, be an empty directory, or hold an event store with no events.
+exist, be an empty directory, or hold an event store with no events (its
+API tokens and session key are kept).
 
 The read models are not part of an export: "eventdesk serve" (or
 "eventdesk replay") builds them from the imported events.

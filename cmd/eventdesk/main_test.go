@@ -188,17 +188,19 @@ func TestUsageErrors(t *testing.T) {
 		args   []string
 		code   int
 		stderr []string
+		env    []string
 	}{
-		{"no command", nil, 2, []string{"Usage:", "serve", "verify"}},
-		{"unknown command", []string{"serv"}, 2, []string{`eventdesk: unknown command "serv" (did you mean serve?)`, "Commands:"}},
-		{"unknown flag", []string{"serve", "--bogus"}, 2, []string{"eventdesk: serve: flag provided but not defined: -bogus", "Usage: eventdesk serve", "-addr"}},
-		{"bad flag value", []string{"serve", "--shutdown-timeout", "soon"}, 2, []string{"eventdesk: serve: invalid value"}},
-		{"stray argument", []string{"verify", "extra"}, 2, []string{`eventdesk: verify: unexpected argument "extra"`, "Usage: eventdesk verify"}},
-		{"bad log format", []string{"serve", "--log-format", "xml"}, 2, []string{`log format "xml"`}},
-		{"export flag on import", []string{"import", "--out", "x"}, 2, []string{"flag provided but not defined: -out"}},
+		{"no command", nil, 2, []string{"Usage:", "serve", "verify"}, nil},
+		{"unknown command", []string{"serv"}, 2, []string{`eventdesk: unknown command "serv" (did you mean serve?)`, "Commands:"}, nil},
+		{"unknown flag", []string{"serve", "--bogus"}, 2, []string{"eventdesk: serve: flag provided but not defined: -bogus", "Usage: eventdesk serve", "-addr"}, nil},
+		{"bad flag value", []string{"serve", "--shutdown-timeout", "soon"}, 2, []string{"eventdesk: serve: invalid value"}, nil},
+		{"stray argument", []string{"verify", "extra"}, 2, []string{`eventdesk: verify: unexpected argument "extra"`, "Usage: eventdesk verify"}, nil},
+		{"bad log format", []string{"serve", "--log-format", "xml"}, 2, []string{`eventdesk: serve: log format "xml" (--log-format or EVENTDESK_LOG_FORMAT): want auto, text or json`}, nil},
+		{"export flag on import", []string{"import", "--out", "x"}, 2, []string{"flag provided but not defined: -out"}, nil},
+		{"bad log level from the environment", []string{"serve"}, 2, []string{`log level "loud" (--log-level or EVENTDESK_LOG_LEVEL)`}, []string{"EVENTDESK_LOG_LEVEL=loud"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := runBin(t, nil, nil, tc.args...)
+			r := runBin(t, tc.env, nil, tc.args...)
 			wantCode(t, r, tc.code)
 			wantContains(t, "stderr", r.stderr, tc.stderr...)
 			if r.stdout != "" {
