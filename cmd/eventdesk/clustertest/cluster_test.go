@@ -108,8 +108,12 @@ func startNode(tb testing.TB, name, dsn, bus string) *node {
 	// The node's connections carry its name (see pg_stat_activity), so
 	// the test can tell which node holds a lease.
 	store := dsn + "&application_name=" + name
-	n.cmd = exec.Command(eventdeskBinary(tb), "serve", "--addr", "127.0.0.1:0", "--store", store, "--bus", bus,
-		"--node", name, "--demo-login=false", "--log-format", "json", "--shutdown-timeout", "2s")
+	args := []string{"serve", "--addr", "127.0.0.1:0", "--store", store, "--node", name,
+		"--demo-login=false", "--log-format", "json", "--shutdown-timeout", "2s"}
+	if bus != "" {
+		args = append(args, "--bus", bus)
+	}
+	n.cmd = exec.Command(eventdeskBinary(tb), args...)
 	n.cmd.Env = cleanEnv()
 	n.cmd.Stderr = logf
 	stdout, err := n.cmd.StdoutPipe()
