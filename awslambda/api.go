@@ -23,8 +23,8 @@ import (
 // Gateway HTTP APIs: each event (payload format 2.0) becomes an
 // *http.Request, and what the handler writes becomes the response event.
 // API Gateway buffers whole responses, so streaming endpoints (Server-Sent
-// Events) cannot work here; their handlers end at once on this deployment
-// (the DynamoDB store has no changefeed), and a handler still writing when
+// Events) cannot work here: requests for text/event-stream, and responses
+// of that type, get a 501 problem instead. A handler still writing when
 // the invocation's deadline nears is cut off by the request's context.
 type API struct {
 	h   http.Handler
@@ -62,9 +62,37 @@ func (a *API) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (ev
 			Body:       `{"type":"about:blank","title":"Bad Request","status":400,"detail":"the request could not be read"}`,
 		}, nil
 	}
+	// API Gateway buffers whole responses: an event stream could only ever
+	// arrive as one lump at the end, so refuse it plainly, before a
+	// handler starts one (and whatever a handler streamed anyway).
+	if acceptsEventStream(req.Header.Get("Accept")) {
+		return noEventStream(), nil
+	}
 	rec := newRecorder()
 	a.h.ServeHTTP(rec, req)
+	if mt, _, _ := mime.ParseMediaType(rec.header.Get("Content-Type")); mt == "text/event-stream" {
+		return noEventStream(), nil
+	}
 	return rec.response(), nil
+}
+
+func acceptsEventStream(accept string) bool {
+	for _, part := range strings.Split(accept, ",") {
+		if mt, _, err := mime.ParseMediaType(strings.TrimSpace(part)); err == nil && mt == "text/event-stream" {
+			return true
+		}
+	}
+	return false
+}
+
+// noEventStream is the answer to a request for Server-Sent Events.
+func noEventStream() events.APIGatewayV2HTTPResponse {
+	return events.APIGatewayV2HTTPResponse{
+		StatusCode: http.StatusNotImplemented,
+		Headers:    map[string]string{"Content-Type": "application/problem+json", "Cache-Control": "no-store"},
+		Body: `{"type":"about:blank","title":"Not implemented","status":501,` +
+			`"detail":"Server-Sent Events are not available on the AWS deployment (API Gateway buffers responses); poll the resource instead"}`,
+	}
 }
 
 // NewRequest turns an API Gateway HTTP API event (payload 2.0) into an
