@@ -62,6 +62,7 @@ type DB struct {
 	signal eventdesk.Signal // local commits and Notify: new events
 
 	afterCommit atomic.Pointer[func([]eventdesk.Event)]
+	handled     atomic.Int64 // MarkHandled calls, to prune the inbox now and then
 
 	// cpSignal is broadcast when any node commits a projection; see
 	// startListener.

@@ -23,7 +23,16 @@ const checkpointChannel = "eventdesk_checkpoint"
 // node holds its lease) and eventdesk.TicketReader (queried by every node).
 // It shares the DB's pool and is safe for concurrent use.
 type ReadModels struct {
-	db *DB
+	projStore
+}
+
+// projStore is a ProjectionStore over one pair of tables (tickets,
+// counters) with checkpoints in projection_checkpoints.
+type projStore struct {
+	db                *DB
+	tickets, counters string
+	// slim stores tickets as projection.Slim keeps them (the dashboard).
+	slim bool
 }
 
 var (
@@ -35,11 +44,11 @@ var (
 // database as the events and close with db.
 func (db *DB) ReadModels() *ReadModels {
 	db.startListener()
-	return &ReadModels{db: db}
+	return &ReadModels{projStore{db: db, tickets: liveTickets, counters: liveCounters}}
 }
 
 // Checkpoint implements eventdesk.ProjectionStore.
-func (m *ReadModels) Checkpoint(ctx context.Context, name string) (int64, bool, error) {
+func (m *projStore) Checkpoint(ctx context.Context, name string) (int64, bool, error) {
 	var pos int64
 	err := m.db.pool.QueryRow(ctx, "SELECT position FROM projection_checkpoints WHERE name = $1", name).Scan(&pos)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -57,7 +66,7 @@ func (m *ReadModels) Checkpoint(ctx context.Context, name string) (int64, bool, 
 // transactions take turns, and the second sees the first's rows, so the
 // projection's version check skips what was already applied instead of
 // counting it twice.
-func (m *ReadModels) Project(ctx context.Context, name string, position int64, fn func(eventdesk.ProjectionTx) error) error {
+func (m *projStore) Project(ctx context.Context, name string, position int64, fn func(eventdesk.ProjectionTx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -73,7 +82,8 @@ func (m *ReadModels) Project(ctx context.Context, name string, position int64, f
 	if err := tx.QueryRow(ctx, "SELECT position FROM projection_checkpoints WHERE name = $1 FOR UPDATE", name).Scan(&at); err != nil {
 		return fmt.Errorf("postgres: project %s: %w", name, unavailable(err))
 	}
-	ptx := newProjTx(ctx, tx, liveTickets, liveCounters)
+	ptx := newProjTx(ctx, tx, m.tickets, m.counters)
+	ptx.slim = m.slim
 	err = fn(ptx)
 	ptx.done = true
 	if err != nil {
@@ -102,6 +112,7 @@ type projTx struct {
 	// tickets and counters name the tables written: the live ones, or
 	// those a rebuild fills.
 	tickets, counters string
+	slim              bool
 	ctx               context.Context
 	tx                pgx.Tx
 	rows              map[string]*rmRow
@@ -170,6 +181,9 @@ func (p *projTx) SaveTicket(ctx context.Context, t eventdesk.Ticket) error {
 	}
 	if !r.dirty {
 		p.order = append(p.order, t.ID)
+	}
+	if p.slim {
+		t = projection.Slim(t)
 	}
 	r.t, r.exists, r.dirty = t, true, true
 	return nil

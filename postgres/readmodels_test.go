@@ -18,3 +18,16 @@ func TestProjectionConformance(t *testing.T) {
 		return rm, rm
 	})
 }
+
+func TestDashboardConformance(t *testing.T) {
+	storetest.RunDashboard(t, func(tb testing.TB) (eventdesk.ProjectionStore, eventdesk.DashboardReader) {
+		d := open(tb, testenv.Postgres(tb), postgres.Options{}).Dashboard()
+		return d, d
+	})
+}
+
+func TestSubscriberStoreConformance(t *testing.T) {
+	storetest.RunSubscriberStore(t, func(tb testing.TB) eventdesk.SubscriberStore {
+		return open(tb, testenv.Postgres(tb), postgres.Options{}).Subscribers()
+	})
+}

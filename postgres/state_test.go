@@ -90,7 +90,7 @@ func TestSubscriberState(t *testing.T) {
 		t.Fatalf("checkpoint %d, %t; want 2", pos, found)
 	}
 	letters, err := s.DeadLetters(ctx, "")
-	if err != nil || len(letters) != 1 || letters[0].Attempts != 6 || string(letters[0].Event.Data) != `{"a":1}` || letters[0].Redriven {
+	if err != nil || len(letters) != 1 || letters[0].Attempts != 11 || string(letters[0].Event.Data) != `{"a":1}` || letters[0].Redriven {
 		t.Fatalf("dead letters %+v, %v", letters, err)
 	}
 	if r, _ := s.Redriven(ctx, "webhook"); len(r) != 0 {

@@ -70,21 +70,38 @@ func (s *Subscribers) MarkHandled(ctx context.Context, name string, e eventdesk.
 	if err != nil {
 		return fmt.Errorf("postgres: mark handled %s %s: %w", name, e.ID, unavailable(err))
 	}
+	if s.db.handled.Add(1)%1000 == 0 {
+		s.pruneInbox(ctx)
+	}
 	return nil
 }
 
-// Park implements eventdesk.SubscriberStore.
+// inboxRetention is how long handled event ids are kept once the
+// subscriber's checkpoint has passed them: below the checkpoint, the
+// checkpoint alone keeps an event from being handled again.
+const inboxRetention = 7 * 24 * time.Hour
+
+func (s *Subscribers) pruneInbox(ctx context.Context) {
+	_, err := s.db.pool.Exec(ctx, `DELETE FROM subscriber_inbox i USING subscriber_checkpoints c
+		WHERE c.name = i.name AND i.position <= c.position AND i.handled_at < $1`, time.Now().Add(-inboxRetention))
+	if err != nil {
+		s.db.log.Warn("postgres: prune subscriber inbox", "err", err)
+	}
+}
+
+// Park implements eventdesk.SubscriberStore. Parking an event again (after
+// a redrive failed) adds the attempts up.
 func (s *Subscribers) Park(ctx context.Context, name string, e eventdesk.Event, attempts int, cause string) (eventdesk.DeadLetter, error) {
 	ev, err := json.Marshal(e)
 	if err != nil {
 		return eventdesk.DeadLetter{}, fmt.Errorf("postgres: park %s %s: %w", name, e.ID, err)
 	}
-	d := eventdesk.DeadLetter{Subscriber: name, Event: e, Attempts: attempts, Error: cause, FailedAt: eventdesk.NormalizeTime(time.Now())}
+	d := eventdesk.DeadLetter{Subscriber: name, Event: e, Error: cause, FailedAt: eventdesk.NormalizeTime(time.Now())}
 	err = pgx.BeginFunc(ctx, s.db.pool, func(tx pgx.Tx) error {
 		err := tx.QueryRow(ctx, `INSERT INTO dead_letters (subscriber, event_id, event, attempts, error, failed_at) VALUES ($1, $2, $3, $4, $5, $6)
-			ON CONFLICT (subscriber, event_id) DO UPDATE SET event = excluded.event, attempts = excluded.attempts,
+			ON CONFLICT (subscriber, event_id) DO UPDATE SET event = excluded.event, attempts = dead_letters.attempts + excluded.attempts,
 				error = excluded.error, failed_at = excluded.failed_at, redriven = false
-			RETURNING id`, name, e.ID, string(ev), attempts, cause, d.FailedAt).Scan(&d.ID)
+			RETURNING id, attempts`, name, e.ID, string(ev), attempts, cause, d.FailedAt).Scan(&d.ID, &d.Attempts)
 		if err != nil {
 			return err
 		}
