@@ -32,7 +32,9 @@ closes the store.
 
 Only one process may open a data directory at a time.
 
-Endpoints: GET /healthz (the process is up), GET /readyz (it serves).
+Endpoints: / (start page, demo login), /api/v1/… (the REST API, described
+by /api/openapi.json), GET /healthz (the process is up), GET /readyz (it
+takes requests), GET /metrics (Prometheus).
 `)
 	f.StringVar(&cfg.Addr, "addr", cfg.Addr, "listen on `HOST:PORT` (port 0: any free port) (env "+envAddr+")")
 	cfg.dataFlag(f)
