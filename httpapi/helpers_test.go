@@ -290,15 +290,6 @@ func (e *env) head(tb testing.TB) int64 {
 	return h
 }
 
-func (e *env) waitProjected(tb testing.TB, pos int64) {
-	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := e.rm.WaitFor(ctx, pos); err != nil {
-		tb.Fatal(err)
-	}
-}
-
 // spec validates responses against an OpenAPI document.
 type spec struct {
 	doc    *openapi3.T
@@ -365,7 +356,5 @@ func (s *spec) check(tb testing.TB, r *http.Request, resp response, body string)
 
 // q escapes a query value.
 func q(s string) string { return url.QueryEscape(s) }
-
-
 
 func actor(u user) eventdesk.Actor { return eventdesk.Actor{Name: u.name, Role: u.role} }

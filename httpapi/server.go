@@ -168,11 +168,9 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		h := w.Header()
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("X-Frame-Options", "DENY")
-		h.Set("Referrer-Policy", "no-referrer")
-		h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
-		h.Set("Cache-Control", "no-store")
+		for k, v := range securityHeaders {
+			h[k] = v
+		}
 		reqID := r.Header.Get("X-Request-Id")
 		if !validRequestID(reqID) {
 			reqID = s.reqPrefix + strconv.FormatUint(s.reqSeq.Add(1), 36)
@@ -222,6 +220,16 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(rec, r)
 	})
+}
+
+// securityHeaders go on every response. (Canonical keys, assigned
+// directly: this runs for every request.)
+var securityHeaders = map[string][]string{
+	"X-Content-Type-Options":  {"nosniff"},
+	"X-Frame-Options":         {"DENY"},
+	"Referrer-Policy":         {"no-referrer"},
+	"Content-Security-Policy": {"default-src 'none'; frame-ancestors 'none'"},
+	"Cache-Control":           {"no-store"},
 }
 
 // validRequestID accepts a client's request id only if it is short and
@@ -321,19 +329,30 @@ func (r *recorder) Flush() {
 
 // writeJSON renders v with status.
 func (s *Server) writeJSON(w http.ResponseWriter, status int, v any) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
+	p := getBuf()
+	defer putBuf(p)
+	buf := bytes.NewBuffer(*p)
+	enc := json.NewEncoder(buf)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(v); err != nil {
 		s.log.Error("encode response", "err", err)
 		s.writeError(w, nil, eventdesk.Errorf(eventdesk.EInternal, "internal error"))
 		return
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
-	w.WriteHeader(status)
-	_, _ = w.Write(buf.Bytes())
+	*p = buf.Bytes()
+	writeBody(w, status, *p)
 }
+
+// writeBody writes an encoded JSON body.
+func writeBody(w http.ResponseWriter, status int, body []byte) {
+	h := w.Header()
+	h["Content-Type"] = jsonContentType
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+var jsonContentType = []string{"application/json"}
 
 // writeError renders err as a problem. Internal details go to the log
 // only.

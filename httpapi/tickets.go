@@ -80,7 +80,11 @@ func (s *Server) writeTicketResult(w http.ResponseWriter, status int, res app.Ti
 	if res.Replayed {
 		h.Set("Idempotent-Replayed", "true")
 	}
-	s.writeJSON(w, status, toTicketJSON(res.Ticket, true))
+	t := toTicketJSON(res.Ticket, true)
+	p := getBuf()
+	defer putBuf(p)
+	*p = append(appendTicket(*p, &t), '\n')
+	writeBody(w, status, *p)
 }
 
 type createTicketRequest struct {
@@ -162,21 +166,25 @@ func (s *Server) listTickets(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	out := ticketPageJSON{Items: make([]ticketJSON, len(page.Items))}
+	// {"items":[…],"next":"cursor"|null}, encoded by hand (see encode.go).
+	p := getBuf()
+	defer putBuf(p)
+	b := append(*p, `{"items":[`...)
 	for i, t := range page.Items {
-		out.Items[i] = toTicketJSON(t, false)
+		if i > 0 {
+			b = append(b, ',')
+		}
+		tj := toTicketJSON(t, false)
+		b = appendTicket(b, &tj)
 	}
-	if page.Next != "" {
-		n := page.Next
-		out.Next = &n
+	b = append(b, `],"next":`...)
+	if page.Next == "" {
+		b = append(b, "null"...)
+	} else {
+		b = appendString(b, page.Next)
 	}
-	s.writeJSON(w, http.StatusOK, out)
-}
-
-type ticketPageJSON struct {
-	Items []ticketJSON `json:"items"`
-	// Next is the cursor of the next page, null on the last.
-	Next *string `json:"next"`
+	*p = append(b, "}\n"...)
+	writeBody(w, http.StatusOK, *p)
 }
 
 // splitList accepts both ?status=a&status=b and ?status=a,b.
@@ -225,7 +233,11 @@ func (s *Server) getTicket(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
-	s.writeJSON(w, http.StatusOK, toTicketJSON(t, true))
+	tj := toTicketJSON(t, true)
+	p := getBuf()
+	defer putBuf(p)
+	*p = append(appendTicket(*p, &tj), '\n')
+	writeBody(w, http.StatusOK, *p)
 }
 
 // editable fields of a ticket, and those a patch may not touch.
