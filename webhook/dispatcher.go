@@ -105,6 +105,12 @@ type Dispatcher struct {
 	inflight map[int64]bool
 	perEP    map[string]int
 	stats    map[string]*EndpointStats
+	// epoch counts finished attempts; finished maps a delivery to the
+	// epoch its last attempt finished in. A row read from the store
+	// before that is stale (its attempt count and due time are old) and
+	// must not be claimed.
+	epoch    uint64
+	finished map[int64]uint64
 }
 
 // EndpointStats counts what the dispatcher did for one endpoint since it
@@ -182,7 +188,7 @@ func NewDispatcher(cfg DispatcherConfig) (*Dispatcher, error) {
 			// send the signed message somewhere nobody registered.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
-		inflight: map[int64]bool{}, perEP: map[string]int{}, stats: map[string]*EndpointStats{},
+		inflight: map[int64]bool{}, perEP: map[string]int{}, stats: map[string]*EndpointStats{}, finished: map[int64]uint64{},
 	}, nil
 }
 
@@ -246,6 +252,7 @@ func (d *Dispatcher) run(ctx context.Context) {
 				d.log.Info("webhook: pruned delivery log", "deliveries", n)
 			}
 		}
+		snapshot := d.snapshot()
 		due, err := d.cfg.Store.Due(ctx, now, 2*d.cfg.Concurrency+d.inflightCount())
 		if err != nil {
 			if ctx.Err() != nil {
@@ -259,7 +266,7 @@ func (d *Dispatcher) run(ctx context.Context) {
 		failures = 0
 	start:
 		for _, dl := range due {
-			if !d.claim(dl) {
+			if !d.claim(dl, snapshot) {
 				continue
 			}
 			select {
@@ -295,11 +302,25 @@ func (d *Dispatcher) inflightCount() int {
 	return len(d.inflight)
 }
 
-// claim marks dl in flight unless it already is or its endpoint is busy.
-func (d *Dispatcher) claim(dl Delivery) bool {
+// snapshot returns the epoch before a read of due deliveries, and forgets
+// attempts that finished before it (no later read can be older).
+func (d *Dispatcher) snapshot() uint64 {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.inflight[dl.Seq] || d.perEP[dl.EndpointID] >= d.cfg.PerEndpoint {
+	for seq, e := range d.finished {
+		if e <= d.epoch {
+			delete(d.finished, seq)
+		}
+	}
+	return d.epoch
+}
+
+// claim marks dl in flight unless it already is, its endpoint is busy, or
+// it was read (at epoch snapshot) before its last attempt finished.
+func (d *Dispatcher) claim(dl Delivery, snapshot uint64) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.inflight[dl.Seq] || d.perEP[dl.EndpointID] >= d.cfg.PerEndpoint || d.finished[dl.Seq] > snapshot {
 		return false
 	}
 	d.inflight[dl.Seq] = true
@@ -310,6 +331,8 @@ func (d *Dispatcher) claim(dl Delivery) bool {
 func (d *Dispatcher) release(dl Delivery) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.epoch++
+	d.finished[dl.Seq] = d.epoch
 	delete(d.inflight, dl.Seq)
 	if d.perEP[dl.EndpointID]--; d.perEP[dl.EndpointID] <= 0 {
 		delete(d.perEP, dl.EndpointID)
