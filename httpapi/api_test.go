@@ -310,6 +310,9 @@ func TestReadYourWritesTimesOut(t *testing.T) {
 	start := time.Now()
 	r := e.do(t, agnes, req{method: "GET", path: "/api/v1/tickets?minPosition=1000000"})
 	mustStatus(t, r, http.StatusGatewayTimeout)
+	if r.header.Get("Retry-After") == "" {
+		t.Error("504 without Retry-After")
+	}
 	if d := time.Since(start); d < 4*time.Second || d > 8*time.Second {
 		t.Fatalf("waited %s, want about 5 s", d)
 	}

@@ -371,8 +371,12 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		}
 		s.log.ErrorContext(ctx, "request failed", "request_id", p.RequestID, "err", err.Error())
 	}
-	if p.Status == http.StatusUnauthorized {
+	switch p.Status {
+	case http.StatusUnauthorized:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="eventdesk"`)
+	case http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		// The read models catch up, or the server finishes starting.
+		w.Header().Set("Retry-After", "1")
 	}
 	body, _ := json.Marshal(p)
 	w.Header().Set("Content-Type", "application/problem+json")
