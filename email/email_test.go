@@ -22,8 +22,8 @@ import (
 	"testing"
 	"time"
 
-	smtpd "github.com/emersion/go-smtp"
 	"github.com/emersion/go-sasl"
+	smtpd "github.com/emersion/go-smtp"
 
 	"github.com/eventdesk/eventdesk"
 	"github.com/eventdesk/eventdesk/app"
