@@ -201,3 +201,31 @@ func cpuTime() time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// BenchmarkCreateHandler calls the server's handler directly (no network,
+// no load generator) to measure what the API, app and store cost per
+// create: allocations and CPU.
+func BenchmarkCreateHandler(b *testing.B) {
+	e := newEnv(b, func(o *envOptions) { o.logger = true })
+	cookie := (&http.Cookie{Name: auth.CookieName, Value: e.sessions.Encode(eventdesk.Actor{Name: "agnes", Role: eventdesk.RoleAgent})}).String()
+	body := `{"title":"Printer on fire","priority":"high","tags":["hw"]}`
+	b.ReportAllocs()
+	b.SetParallelism(benchClients / 2)
+	cpu0 := cpuTime()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			r := httptest.NewRequest("POST", "/api/v1/tickets", strings.NewReader(body))
+			r.Header.Set("Content-Type", "application/json")
+			r.Header.Set("Cookie", cookie)
+			w := httptest.NewRecorder()
+			e.srv.ServeHTTP(w, r)
+			if w.Code != http.StatusCreated {
+				b.Errorf("status %d: %s", w.Code, w.Body)
+				return
+			}
+		}
+	})
+	b.StopTimer()
+	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N), "cpu-µs/req")
+}

@@ -36,6 +36,7 @@ type env struct {
 	db       *sqlite.DB
 	rm       *sqlite.ReadModels
 	app      *app.App
+	srv      *httpapi.Server
 	spec     *spec
 }
 
@@ -106,7 +107,7 @@ func newEnv(tb testing.TB, opts ...func(*envOptions)) *env {
 			tb.Error(err)
 		}
 	})
-	return &env{url: ts.URL, client: ts.Client(), sessions: sessions, db: db, rm: rm, app: a, spec: loadSpec(tb, httpapi.OpenAPI())}
+	return &env{url: ts.URL, client: ts.Client(), sessions: sessions, db: db, rm: rm, app: a, srv: srv, spec: loadSpec(tb, httpapi.OpenAPI())}
 }
 
 // project keeps the ticket read model up to date, in batches, until ctx

@@ -178,7 +178,6 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		h.Set("X-Request-Id", reqID)
 		rec := &recorder{ResponseWriter: w, status: 0, reqID: reqID}
 		ctx := app.NewContextWithRequest(r.Context(), app.Request{CorrelationID: reqID, TraceParent: traceParent(r)})
-		r = r.WithContext(ctx)
 		var user string
 		defer func() {
 			if v := recover(); v != nil {
@@ -210,13 +209,15 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 				slog.Int64("bytes", rec.bytes), slog.String("user", user))
 		}()
 		a, ok, err := s.authn.Authenticate(r)
+		if ok {
+			user = a.Name
+			ctx = eventdesk.NewContextWithActor(ctx, a)
+		}
+		// One copy of the request, with every value the handlers need.
+		r = r.WithContext(ctx)
 		if err != nil {
 			s.writeError(rec, r, err)
 			return
-		}
-		if ok {
-			user = a.Name
-			r = r.WithContext(eventdesk.NewContextWithActor(r.Context(), a))
 		}
 		next.ServeHTTP(rec, r)
 	})
