@@ -119,21 +119,52 @@ func (d *deps) append(ctx context.Context, stream string, expected eventdesk.Exp
 
 // load folds a ticket's stream, hiding tickets a may not see.
 func (d *deps) load(ctx context.Context, a eventdesk.Actor, id string) (eventdesk.Ticket, error) {
+	t, _, err := d.loadEvents(ctx, a, id)
+	return t, err
+}
+
+// loadEvents is load that also returns the stream's events.
+func (d *deps) loadEvents(ctx context.Context, a eventdesk.Actor, id string) (eventdesk.Ticket, []eventdesk.Event, error) {
 	if !eventdesk.ValidID(id) {
-		return eventdesk.Ticket{}, errNotFound()
+		return eventdesk.Ticket{}, nil, errNotFound()
 	}
 	events, err := d.store.ReadStream(ctx, eventdesk.TicketStream(id), 1, 0)
 	if err != nil {
-		return eventdesk.Ticket{}, fmt.Errorf("app: read ticket %s: %w", id, err)
+		return eventdesk.Ticket{}, nil, fmt.Errorf("app: read ticket %s: %w", id, err)
 	}
 	t, err := eventdesk.Fold(events)
 	if err != nil {
-		return t, fmt.Errorf("app: fold ticket %s: %w", id, err)
+		return t, nil, fmt.Errorf("app: fold ticket %s: %w", id, err)
 	}
 	if !t.Exists() || !maySee(a, t) {
-		return eventdesk.Ticket{}, errNotFound()
+		return eventdesk.Ticket{}, nil, errNotFound()
 	}
-	return t, nil
+	return t, events, nil
+}
+
+// keyedAppend finds, in a loaded stream, the append that carried the
+// idempotency key: a retry is answered from it before anything is decided,
+// so that it gets the first answer even if the ticket has changed since
+// (e.g. was closed, which would now refuse the comment). The append is the
+// keyed event and the events after it from the same request (same actor,
+// time and correlation id).
+func keyedAppend(events []eventdesk.Event, key string) (first, last int, ok bool) {
+	for i, e := range events {
+		if e.Metadata.IdempotencyKey != key {
+			continue
+		}
+		last = i
+		for j := i + 1; j < len(events); j++ {
+			n := events[j]
+			if n.Metadata.IdempotencyKey != "" || n.Metadata.Actor != e.Metadata.Actor ||
+				n.Metadata.CorrelationID != e.Metadata.CorrelationID || !n.RecordedAt.Equal(e.RecordedAt) {
+				break
+			}
+			last = j
+		}
+		return i, last, true
+	}
+	return 0, 0, false
 }
 
 // replay answers a request whose idempotency key was already used: with
@@ -344,9 +375,22 @@ func (h *AddCommentHandler) Handle(ctx context.Context, cmd AddComment) (Comment
 		return CommentResult{}, err
 	}
 	for attempt := 0; ; attempt++ {
-		t, err := d.load(ctx, a, cmd.TicketID)
+		t, events, err := d.loadEvents(ctx, a, cmd.TicketID)
 		if err != nil {
 			return CommentResult{}, err
+		}
+		if key != "" {
+			if first, last, ok := keyedAppend(events, key); ok {
+				if events[first].Metadata.RequestHash != cmd.Idempotency.RequestHash {
+					return CommentResult{}, eventdesk.Errorf(EIdempotencyKeyReused, "this Idempotency-Key was already used for a different request")
+				}
+				then, err := eventdesk.Fold(events[:last+1])
+				if err != nil {
+					return CommentResult{}, fmt.Errorf("app: replay %s: %w", events[first].Stream, err)
+				}
+				c, _ := findComment(then, events[first].ID)
+				return CommentResult{TicketResult: TicketResult{Ticket: visible(a, then), Position: events[last].Position, Replayed: true}, Comment: c}, nil
+			}
 		}
 		if cmd.ExpectedVersion > 0 && t.Version != cmd.ExpectedVersion {
 			return CommentResult{}, &eventdesk.WrongExpectedVersionError{
@@ -361,11 +405,11 @@ func (h *AddCommentHandler) Handle(ctx context.Context, cmd AddComment) (Comment
 			return CommentResult{}, err
 		}
 		now := eventdesk.NormalizeTime(d.now())
-		events, err := d.events(ctx, a, changes, now, key, cmd.Idempotency.RequestHash, commentID)
+		data, err := d.events(ctx, a, changes, now, key, cmd.Idempotency.RequestHash, commentID)
 		if err != nil {
 			return CommentResult{}, err
 		}
-		res, err := d.append(ctx, eventdesk.TicketStream(t.ID), eventdesk.ExactVersion(t.Version), events)
+		res, err := d.append(ctx, eventdesk.TicketStream(t.ID), eventdesk.ExactVersion(t.Version), data)
 		if dup, ok := errors.AsType[*eventdesk.DuplicateAppendError](err); ok {
 			t, err := d.replay(ctx, a, dup, cmd.Idempotency.RequestHash)
 			if err != nil {

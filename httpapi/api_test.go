@@ -296,6 +296,15 @@ func TestIdempotency(t *testing.T) {
 	if string(c1.body) != string(c2.body) || e.head(t) != head {
 		t.Fatalf("comment replay:\n%s\n%s", c1.body, c2.body)
 	}
+	// A retry after the ticket was closed still gets the first answer,
+	// although a new comment would now be refused.
+	mustStatus(t, e.do(t, agnes, req{method: "PATCH", path: "/api/v1/tickets/" + t1.ID, body: `{"status":"closed"}`, header: map[string]string{"If-Match": `"3"`}}), 200)
+	c3 := e.do(t, rita, req{method: "POST", path: "/api/v1/tickets/" + t1.ID + "/comments", body: `{"body":"hello"}`, header: ck})
+	mustStatus(t, c3, 201)
+	if string(c1.body) != string(c3.body) || c3.header.Get("X-Event-Position") != c1.header.Get("X-Event-Position") {
+		t.Fatalf("replay after close:\n%s\n%s", c1.body, c3.body)
+	}
+	mustStatus(t, e.do(t, rita, req{method: "POST", path: "/api/v1/tickets/" + t1.ID + "/comments", body: `{"body":"new"}`}), 409)
 	// The same key on another endpoint is another request: 422.
 	mustStatus(t, e.do(t, rita, req{method: "POST", path: "/api/v1/tickets", body: `{"body":"hello"}`, header: ck}), 400)
 	mustStatus(t, e.do(t, rita, req{method: "POST", path: "/api/v1/tickets", body: `{"title":"hello"}`, header: ck}), 422)

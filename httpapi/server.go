@@ -60,6 +60,9 @@ type Config struct {
 	Ready func(ctx context.Context) error
 	// Heartbeat of event streams (0: DefaultHeartbeat).
 	Heartbeat time.Duration
+	// Notifications serves webhooks, dead letters and notification
+	// preferences (nil: those endpoints answer 504 unavailable).
+	Notifications *app.Notifications
 }
 
 // Server serves the REST API. It is an http.Handler.
@@ -77,6 +80,8 @@ type Server struct {
 	openapi   []byte
 	reqPrefix string
 	reqSeq    atomic.Uint64
+
+	notifications *app.Notifications
 }
 
 // NewServer returns a Server with every route registered.
@@ -91,6 +96,7 @@ func NewServer(c Config) (*Server, error) {
 		app: c.App, sessions: c.Sessions, demo: c.DemoLogin, log: c.Logger,
 		metrics: c.Metrics, ready: c.Ready, heartbeat: c.Heartbeat, mux: http.NewServeMux(),
 	}
+	s.notifications = c.Notifications
 	s.authn = &auth.Authenticator{Sessions: c.Sessions, Token: c.App.Authenticate.Handle}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -137,6 +143,17 @@ func (s *Server) routes() {
 	s.api("GET /api/v1/tokens", s.listTokens)
 	s.api("POST /api/v1/tokens", s.createToken)
 	s.api("DELETE /api/v1/tokens/{id}", s.revokeToken)
+	s.api("POST /api/v1/webhooks", s.createWebhook)
+	s.api("GET /api/v1/webhooks", s.listWebhooks)
+	s.api("GET /api/v1/webhooks/{id}", s.getWebhook)
+	s.api("DELETE /api/v1/webhooks/{id}", s.deleteWebhook)
+	s.api("POST /api/v1/webhooks/{id}/rotate", s.rotateWebhook)
+	s.api("POST /api/v1/webhooks/{id}/enable", s.enableWebhook)
+	s.api("GET /api/v1/webhooks/{id}/deliveries", s.webhookDeliveries)
+	s.api("GET /api/v1/deadletters", s.listDeadLetters)
+	s.api("POST /api/v1/deadletters/{id}/redrive", s.redriveDeadLetter)
+	s.api("GET /api/v1/me/notifications", s.getPreferences)
+	s.api("PUT /api/v1/me/notifications", s.putPreferences)
 	s.mux.HandleFunc("GET /api/openapi.json", s.openAPI)
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
