@@ -42,9 +42,14 @@ func TestGapFreePositions(t *testing.T) {
 	b := open(t, dsn, postgres.Options{MaxBatch: 1})
 	var hookRollbacks atomic.Int64
 	a.SetTestHookBeforeCommit(func(ctx context.Context) error {
-		if rand.IntN(4) == 0 {
+		switch rand.IntN(4) {
+		case 0:
 			hookRollbacks.Add(1)
 			return errInjected
+		case 1:
+			// Commit late, holding positions: were a later position
+			// visible before this one, the reader would skip it.
+			time.Sleep(3 * time.Millisecond)
 		}
 		return nil
 	})
