@@ -39,6 +39,8 @@ func (r rect) Bottom() float64 { return r.Y + r.H }
 type tick struct {
 	Pos   float64
 	Label string
+	// Anchor aligns an x label: "middle", or "end" at the right edge.
+	Anchor string
 }
 
 type shape struct {
@@ -63,13 +65,13 @@ type legendItem struct {
 }
 
 const (
-	chartW = 720
+	chartW = 600
 	chartH = 260
 )
 
 func newChart(id, title, desc string) chart {
 	return chart{ID: id, Title: title, Desc: desc, Width: chartW, Height: chartH,
-		Plot: rect{X: 48, Y: 16, W: chartW - 48 - 12, H: chartH - 16 - 32}}
+		Plot: rect{X: 56, Y: 12, W: chartW - 56 - 16, H: chartH - 12 - 36}}
 }
 
 // f formats a coordinate.
@@ -97,10 +99,15 @@ func niceMax(v float64) (top, step float64) {
 // dayTicks labels about six days along the x axis.
 func dayTicks(days []time.Time, x func(i int) float64) []tick {
 	n := len(days)
-	every := max(1, (n+5)/6)
+	every := max(1, (n+4)/5)
 	var out []tick
 	for i := n - 1; i >= 0; i -= every {
-		out = append(out, tick{Pos: x(i), Label: days[i].Format("2 Jan")})
+		t := tick{Pos: x(i), Label: days[i].Format("2 Jan"), Anchor: "middle"}
+		if t.Pos > chartW-56 {
+			t.Anchor = "end"
+			t.Pos = min(t.Pos+8, chartW-2)
+		}
+		out = append(out, t)
 	}
 	return out
 }

@@ -32,15 +32,40 @@ import (
 // runner, and the web UI and REST API served over HTTP the way
 // cmd/eventdesk mounts them.
 type env struct {
-	URL string
-	App *app.App
-	DB  *sqlite.DB
-	Web *web.Server
+	URL   string
+	App   *app.App
+	DB    *sqlite.DB
+	Web   *web.Server
+	Clock *testClock
 }
 
 type envOptions struct {
-	now       func() time.Time
 	heartbeat time.Duration
+}
+
+// testClock is the real time, shifted while a test writes the past.
+type testClock struct {
+	mu     sync.Mutex
+	offset time.Duration
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.offset)
+}
+
+// at makes the clock read t (until reset).
+func (c *testClock) at(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.offset = time.Until(t)
+}
+
+func (c *testClock) reset() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.offset = 0
 }
 
 func newEnv(tb testing.TB, opts ...func(*envOptions)) *env {
@@ -49,6 +74,7 @@ func newEnv(tb testing.TB, opts ...func(*envOptions)) *env {
 	for _, f := range opts {
 		f(&o)
 	}
+	clock := &testClock{}
 	quiet := slog.New(slog.DiscardHandler)
 	db, err := sqlite.Open(tb.TempDir(), sqlite.WithLogger(quiet))
 	if err != nil {
@@ -70,7 +96,7 @@ func newEnv(tb testing.TB, opts ...func(*envOptions)) *env {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	a, err := app.New(app.Config{Store: db, Reader: rm, Tokens: tokens, Logger: quiet, Clock: o.now})
+	a, err := app.New(app.Config{Store: db, Reader: rm, Tokens: tokens, Logger: quiet, Clock: clock.Now})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -101,7 +127,7 @@ func newEnv(tb testing.TB, opts ...func(*envOptions)) *env {
 		tb.Fatal(err)
 	}
 	ws, err := web.NewServer(web.Config{App: a, Sessions: sessions, Dashboard: dh, Key: key, DemoLogin: true,
-		Logger: quiet, Heartbeat: o.heartbeat, Now: o.now})
+		Logger: quiet, Heartbeat: o.heartbeat, Now: clock.Now})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -122,7 +148,7 @@ func newEnv(tb testing.TB, opts ...func(*envOptions)) *env {
 			tb.Error(err)
 		}
 	})
-	return &env{URL: srv.URL, App: a, DB: db, Web: ws}
+	return &env{URL: srv.URL, App: a, DB: db, Web: ws, Clock: clock}
 }
 
 // client is a browser without JavaScript: cookies, forms, no redirects

@@ -118,7 +118,10 @@
       var msg = document.createElement("span");
       var who = document.createElement("strong");
       who.textContent = ev.actor || "someone";
-      msg.append("Updated by ", who, " just now: ", ev.summary + ".");
+      // The summary starts with the actor ("bob commented"): say it once.
+      var what = ev.summary || "";
+      if (ev.actor && what.indexOf(ev.actor + " ") === 0) what = what.slice(ev.actor.length + 1);
+      msg.append("Updated by ", who, " just now: ", what + ".");
       if (n > 1) msg.append(" (" + n + " changes since you opened this page.)");
       var link = document.createElement("a");
       link.href = window.location.pathname;
