@@ -43,6 +43,7 @@ type runtimeAPI struct {
 	// firstNext is closed when the runtime first asks for an invocation.
 	firstNext     chan struct{}
 	firstNextOnce sync.Once
+	firstNextAt   time.Time // set before firstNext is closed
 }
 
 // invocation is one event handed to the runtime and its outcome.
@@ -98,7 +99,10 @@ func newRuntimeAPI(tb testing.TB) *runtimeAPI {
 }
 
 func (r *runtimeAPI) next(w http.ResponseWriter, req *http.Request) {
-	r.firstNextOnce.Do(func() { close(r.firstNext) })
+	r.firstNextOnce.Do(func() {
+		r.firstNextAt = time.Now()
+		close(r.firstNext)
+	})
 	select {
 	case inv := <-r.queue:
 		h := w.Header()
