@@ -17,8 +17,8 @@ const SessionKeyFile = "session.key"
 // envDemoLogin turns the demo login (anyone may log in by name) on or off.
 const envDemoLogin = "EVENTDESK_DEMO_LOGIN"
 
-// newAPI wires the application layer and the REST API over the open store
-// and read models.
+// newAPI wires the application layer, the REST API and the HTML UI (web.go)
+// over the open store and read models.
 func (m *Main) newAPI() (http.Handler, error) {
 	tokens, err := m.store.apiTokens()
 	if err != nil {
@@ -47,7 +47,7 @@ func (m *Main) newAPI() (http.Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("serve: %w", err)
 	}
-	return srv, nil
+	return m.withUI(srv, a, sessions, key)
 }
 
 // subscriberPositions reports each subscriber's checkpoint for the lag

@@ -606,7 +606,7 @@ func TestServe(t *testing.T) {
 		t.Fatalf("/readyz: %d %s", code, body)
 	}
 	code, body = get(t, s.url+"/")
-	if code != http.StatusOK || !strings.Contains(body, "/api/openapi.json") || !strings.Contains(body, `action="/login"`) {
+	if code != http.StatusOK || !strings.Contains(body, "/api/openapi.json") || !strings.Contains(body, `action="/signin"`) {
 		t.Fatalf("/: %d %s", code, body)
 	}
 

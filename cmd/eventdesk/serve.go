@@ -210,7 +210,7 @@ func (m *Main) close() error {
 	return nil
 }
 
-// handler returns the HTTP handler: health endpoints and the API.
+// handler returns the HTTP handler: health endpoints, the API and the UI.
 func (m *Main) handler(api http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/", api)
@@ -218,7 +218,6 @@ func (m *Main) handler(api http.Handler) http.Handler {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", m.readyz)
-	mux.HandleFunc("GET /{$}", m.index)
 	return m.endStreamsOnShutdown(mux)
 }
 
@@ -244,40 +243,6 @@ func (m *Main) endStreamsOnShutdown(next http.Handler) http.Handler {
 // stream's path.
 func isEventStream(r *http.Request) bool {
 	return strings.Contains(r.Header.Get("Accept"), "text/event-stream") || strings.HasSuffix(r.URL.Path, "/stream")
-}
-
-// index is the start page until the web UI exists: it says what runs here
-// and where to go, and offers the demo login when it is on.
-func (m *Main) index(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	login := ""
-	if m.Config.DemoLogin {
-		login = `<h2>Demo login</h2>
-<form method="get" action="/login">
-<input type="hidden" name="next" value="/api/v1/tickets">
-<label>User name <input name="user" value="ada" required></label>
-<label>Role <select name="role">
-<option>agent</option><option>requester</option><option>admin</option><option>auditor</option>
-</select></label>
-<button>Log in</button>
-</form>
-<p>Then browse <a href="/api/v1/tickets">/api/v1/tickets</a>, <a href="/api/v1/stats">/api/v1/stats</a> and
-<a href="/api/v1/events">/api/v1/events</a>. Turn the demo login off with --demo-login=false.</p>
-`
-	}
-	fmt.Fprintf(w, `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>eventdesk</title></head>
-<body>
-<h1>eventdesk</h1>
-<p>An event-sourced helpdesk. This server is running.</p>
-<ul>
-<li><a href="/api/openapi.json">/api/openapi.json</a>: the REST API (OpenAPI 3.1); authenticate with
-<code>Authorization: Bearer &lt;token&gt;</code> (<code>eventdesk token create</code>)</li>
-<li><a href="/healthz">/healthz</a> and <a href="/readyz">/readyz</a>: health; <a href="/metrics">/metrics</a>: Prometheus metrics</li>
-</ul>
-%s</body></html>
-`, login)
 }
 
 // readyz answers 200 while the server takes requests, with how far the
@@ -318,6 +283,9 @@ func (m *Main) startSubscribers(ctx context.Context) error {
 		Name: projection.TicketsName, Start: subscription.FromBeginning,
 		Store: m.store.readModels, Projector: projection.Tickets{},
 	}); err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	if err := m.addDashboard(runner); err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
 	if err := m.addBusSubscribers(runner); err != nil {

@@ -28,6 +28,9 @@ type storeHandle struct {
 	// readModels and subscribers are opened by openReadSide (serve).
 	readModels  readModelStore
 	subscribers eventdesk.SubscriberStore
+	// dashboard is the dashboard read model (nil where the store keeps
+	// none).
+	dashboard dashboardStore
 }
 
 // readModelStore is what serve needs of the read models.
@@ -107,7 +110,11 @@ func (s *storeHandle) openReadSide(logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	s.readModels, s.subscribers = rm, state
+	dash, err := s.db.OpenDashboard()
+	if err != nil {
+		return err
+	}
+	s.readModels, s.subscribers, s.dashboard = rm, state, dash
 	return nil
 }
 
