@@ -339,6 +339,11 @@ func TestEndToEnd(t *testing.T) {
 			}
 		}
 	}
+	// The HTML interface is served by the same function.
+	if res, _ := s.http(t, "GET", "/signin", nil, map[string]string{"authorization": ""}); res.StatusCode != http.StatusOK ||
+		!strings.HasPrefix(res.Headers["Content-Type"], "text/html") || !strings.Contains(res.Body, "<form") {
+		t.Errorf("GET /signin: %d %v", res.StatusCode, res.Headers)
+	}
 	// Without credentials: 401 problem.
 	if res, _ := s.http(t, "GET", "/api/v1/tickets/"+id, nil, map[string]string{"authorization": ""}); res.StatusCode != http.StatusUnauthorized {
 		t.Errorf("anonymous GET: %d", res.StatusCode)

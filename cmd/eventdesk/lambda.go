@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"strings"
 
 	"github.com/eventdesk/eventdesk/app"
@@ -12,6 +13,7 @@ import (
 	"github.com/eventdesk/eventdesk/awslambda"
 	"github.com/eventdesk/eventdesk/dynamodb"
 	"github.com/eventdesk/eventdesk/httpapi"
+	"github.com/eventdesk/eventdesk/web"
 )
 
 // On AWS Lambda this binary is the custom runtime's bootstrap: Lambda sets
@@ -88,6 +90,7 @@ func lambdaHandler(ctx context.Context, role string, getenv func(string) string,
 			return nil, fmt.Errorf("lambda api: %s: %w", envSessionKey, err)
 		}
 		sessions.Secure = true // API Gateway serves HTTPS only
+		demo := getenv(envDemoLogin) == "true" || getenv(envDemoLogin) == "1"
 		metrics := httpapi.NewMetrics()
 		a, err := app.New(app.Config{
 			Store:  db.EventStore(getenv(envEventsTable), dynamodb.EventStoreOptions{}),
@@ -100,7 +103,7 @@ func lambdaHandler(ctx context.Context, role string, getenv func(string) string,
 		readModels := db.ReadModels(getenv(envReadTable))
 		srv, err := httpapi.NewServer(httpapi.Config{
 			App: a, Sessions: sessions, Logger: logger, Metrics: metrics,
-			DemoLogin: getenv(envDemoLogin) == "true" || getenv(envDemoLogin) == "1",
+			DemoLogin: demo,
 			// There is no global position to read: ready means the read
 			// models answer.
 			Ready: func(ctx context.Context) error { _, err := readModels.Stats(ctx); return err },
@@ -108,7 +111,25 @@ func lambdaHandler(ctx context.Context, role string, getenv func(string) string,
 		if err != nil {
 			return nil, fmt.Errorf("lambda api: %w", err)
 		}
-		return awslambda.NewAPI(srv, logger).Handle, nil
+		// The HTML interface too, on the same application and sessions;
+		// its live updates (Server-Sent Events) cannot pass API Gateway
+		// and the dashboard has no DynamoDB read model, so both are off.
+		ui, err := web.NewServer(web.Config{
+			App: a, Sessions: sessions, Key: []byte(getenv(envSessionKey)), SecureCookies: true,
+			DemoLogin: demo, Logger: logger,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("lambda api: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/", ui)
+		for _, p := range apiPaths {
+			mux.Handle(p, srv)
+		}
+		for _, p := range []string{"/healthz", "/readyz"} {
+			mux.Handle(p, srv)
+		}
+		return awslambda.NewAPI(mux, logger).Handle, nil
 	case awslambda.RolePublisher:
 		if err := need(envEventBus); err != nil {
 			return nil, err
