@@ -97,6 +97,12 @@ func TestAuthorization(t *testing.T) {
 					ID string `json:"id"`
 				}
 				tr.json(t, &tok)
+				// Reads of the read model see the setup.
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				defer cancel()
+				if err := e.rm.WaitFor(ctx, e.head(t)); err != nil {
+					t.Fatal(err)
+				}
 				rq := rw.rq(tk.ID, tok.ID)
 				got := e.do(t, u, rq)
 				if got.status != rw.want[i] {
