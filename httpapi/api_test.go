@@ -384,7 +384,7 @@ func TestEventStreamResume(t *testing.T) {
 		return resp, cancel
 	}
 	resp, cancel := open("")
-	ctx, stop := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, stop := context.WithTimeout(context.Background(), 30*time.Second)
 	defer stop()
 	br := bufio.NewReader(resp.Body)
 	first := readSSE(ctx, t, br, 3)
