@@ -42,7 +42,7 @@ func (m *Main) newAPI() (http.Handler, error) {
 	}
 	srv, err := httpapi.NewServer(httpapi.Config{
 		App: a, Sessions: sessions, DemoLogin: m.Config.DemoLogin, Logger: m.Logger, Metrics: metrics,
-		Subscribers: m.subscriberPositions,
+		Subscribers: m.subscriberPositions, Notifications: m.notificationsApp(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("serve: %w", err)

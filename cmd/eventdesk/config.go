@@ -50,6 +50,8 @@ type Config struct {
 	Bus string
 	// Node names this process in logs and on the bus.
 	Node string
+	// Notify configures the side-effect subscribers (notify.go).
+	Notify NotifyConfig
 }
 
 // configFromEnv returns the defaults, overridden by the environment.
@@ -78,6 +80,7 @@ func configFromEnv(getenv func(string) string) Config {
 		c.LogLevel = v
 	}
 	c.scaleOutFromEnv(getenv)
+	c.notifyFromEnv(getenv)
 	return c
 }
 

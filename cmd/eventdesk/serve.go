@@ -39,6 +39,7 @@ takes requests), GET /metrics (Prometheus).
 	f.StringVar(&cfg.Addr, "addr", cfg.Addr, "listen on `HOST:PORT` (port 0: any free port) (env "+envAddr+")")
 	cfg.dataFlag(f)
 	cfg.busFlags(f)
+	cfg.notifyFlags(f)
 	cfg.logFlags(f)
 	f.BoolVar(&cfg.DemoLogin, "demo-login", cfg.DemoLogin, "let anyone log in by name (and pick a role) at /login (env "+envDemoLogin+")")
 	f.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "how long to wait for requests in flight when stopping")
@@ -46,6 +47,9 @@ takes requests), GET /metrics (Prometheus).
 		return err
 	}
 	if err := cfg.validate(); err != nil {
+		return &usageError{msg: "serve: " + err.Error(), usage: f.usage()}
+	}
+	if err := cfg.validateNotify(); err != nil {
 		return &usageError{msg: "serve: " + err.Error(), usage: f.usage()}
 	}
 
@@ -76,6 +80,7 @@ type Main struct {
 	store    *storeHandle
 	bus      *natsbus.Bus // nil without --bus
 	runner   *subscription.Runner
+	notify   *notifications // the side effects' shared parts (notify.go)
 	listener net.Listener
 	server   *http.Server
 	ready    atomic.Bool
@@ -290,6 +295,9 @@ func (m *Main) startSubscribers(ctx context.Context) error {
 	}
 	if err := m.addBusSubscribers(runner); err != nil {
 		return fmt.Errorf("serve: %w", err)
+	}
+	if err := m.startNotifications(ctx, runner); err != nil {
+		return err
 	}
 	m.runner = runner
 	m.background.Add(1)
