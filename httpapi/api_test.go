@@ -513,3 +513,33 @@ func TestDemoLogin(t *testing.T) {
 	off := newEnv(t, func(o *envOptions) { o.demoOff = true })
 	mustStatus(t, off.do(t, anon, req{method: "GET", path: "/login?user=zoe", header: map[string]string{"Accept": "application/json"}}), 403)
 }
+
+func TestIdempotencyConcurrentRetries(t *testing.T) {
+	e := newEnv(t)
+	const n = 10
+	ids := make([]string, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := e.do(t, rita, req{method: "POST", path: "/api/v1/tickets", body: `{"title":"racing"}`, header: map[string]string{"Idempotency-Key": "same"}})
+			if r.status != 201 {
+				t.Errorf("retry %d: %s", i, r)
+				return
+			}
+			var tk ticketJSON
+			r.json(t, &tk)
+			ids[i] = tk.ID
+		}()
+	}
+	wg.Wait()
+	for _, id := range ids {
+		if id != ids[0] {
+			t.Fatalf("concurrent retries made different tickets: %v", ids)
+		}
+	}
+	if h := e.head(t); h != 1 {
+		t.Fatalf("%d events written, want 1", h)
+	}
+}
