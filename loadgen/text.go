@@ -175,8 +175,10 @@ func describe(r rng, c category, m Mood, first string) string {
 		b.WriteString(pick(r, []string{"Hello,", "Hi,", "Hi there,", "Dear support,", "Good morning,"}) + "\n\n")
 	}
 	b.WriteString(fill(r, pick(r, c.problems)))
-	for range 1 + r.intn(2) {
-		b.WriteString(" " + fill(r, pick(r, c.details)))
+	d := r.intn(len(c.details))
+	b.WriteString(" " + fill(r, c.details[d]))
+	if r.chance(0.5) {
+		b.WriteString(" " + fill(r, c.details[(d+1+r.intn(len(c.details)-1))%len(c.details)]))
 	}
 	b.WriteString("\n\n")
 	switch m {
