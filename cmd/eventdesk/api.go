@@ -33,6 +33,9 @@ func (m *Main) newAPI() (http.Handler, error) {
 		return nil, err
 	}
 	metrics := httpapi.NewMetrics()
+	if err := m.addNotifyMetrics(metrics); err != nil {
+		return nil, fmt.Errorf("serve: %w", err)
+	}
 	a, err := app.New(app.Config{
 		Store: m.store.events, Reader: m.store.readModels, Tokens: tokens,
 		Observer: metrics, Logger: m.Logger,

@@ -62,6 +62,7 @@ var commands = []command{
 	{"export", "write every event as JSON Lines, in position order", runExport},
 	{"import", "load a JSON Lines export into an empty event store", runImport},
 	{"token", "create, list or revoke API tokens", runToken},
+	{"deadletters", "list or redrive the events side effects gave up on", runDeadLetters},
 	{"migrate", "move a SQLite event store into PostgreSQL (to scale out)", runMigrate},
 	{"load", "generate realistic tickets into a store or a running server", runLoad},
 	{"version", "print the version of this binary", runVersion},

@@ -16,6 +16,7 @@ import (
 
 	"github.com/eventdesk/eventdesk/app"
 	"github.com/eventdesk/eventdesk/email"
+	"github.com/eventdesk/eventdesk/httpapi"
 	"github.com/eventdesk/eventdesk/sentiment"
 	"github.com/eventdesk/eventdesk/slack"
 	"github.com/eventdesk/eventdesk/subscription"
@@ -346,3 +347,31 @@ func (m *Main) notificationsApp() *app.Notifications {
 }
 
 var _ app.DeadLetterQueue = (*subscription.Runner)(nil)
+
+// addNotifyMetrics puts every subscriber's attempts, failures and dead
+// letters, and every webhook endpoint's deliveries, into /metrics (next to
+// the lag that subscriberPositions reports).
+func (m *Main) addNotifyMetrics(metrics *httpapi.Metrics) error {
+	subs := func(context.Context) ([]httpapi.SubscriberCounts, error) {
+		var out []httpapi.SubscriberCounts
+		for _, st := range m.runner.Status() {
+			out = append(out, httpapi.SubscriberCounts{Name: st.Name, Handled: st.Handled, Attempts: st.Attempts, Failures: st.Failures, DeadLetters: int64(st.DeadLetters)})
+		}
+		return out, nil
+	}
+	var hooks func(context.Context) ([]httpapi.WebhookCounts, error)
+	if m.notify != nil {
+		hooks = func(ctx context.Context) ([]httpapi.WebhookCounts, error) {
+			stats, err := m.notify.dispatcher.Stats(ctx)
+			if err != nil {
+				return nil, err
+			}
+			out := make([]httpapi.WebhookCounts, len(stats))
+			for i, s := range stats {
+				out[i] = httpapi.WebhookCounts{Endpoint: s.EndpointID, Attempts: s.Attempts, Failures: s.Failures, Delivered: s.Delivered, Pending: s.Pending, Dead: s.Dead}
+			}
+			return out, nil
+		}
+	}
+	return metrics.AddNotificationSources(subs, hooks)
+}
