@@ -156,6 +156,7 @@ type lambdaStack struct {
 	events                    string
 	bus                       *bus
 	api, publisher, projector *function
+	sentiment, escalation     *function
 	token                     string
 	poller                    *dynamodb.StreamPoller
 	seq                       atomic.Int64
@@ -190,6 +191,8 @@ func newLambdaStack(t *testing.T) *lambdaStack {
 	s.api = startFunction(t, bin, awslambda.RoleAPI, env)
 	s.publisher = startFunction(t, bin, awslambda.RolePublisher, env)
 	s.projector = startFunction(t, bin, awslambda.RoleProjector, env)
+	s.sentiment = startFunction(t, bin, awslambda.RoleSentiment, env)
+	s.escalation = startFunction(t, bin, awslambda.RoleEscalation, env)
 
 	// The first admin's token comes from the token function.
 	var tok awslambda.TokenResponse
@@ -475,8 +478,72 @@ func TestEndToEnd(t *testing.T) {
 		}
 	})
 
+	t.Run("SideEffects", func(t *testing.T) {
+		// An unhappy requester's ticket: the sentiment subscriber scores it
+		// (once, however often the message comes), the score goes round
+		// through the stream and the bus, and the escalation policy raises
+		// the ticket's priority.
+		res, doc := s.http(t, "POST", "/api/v1/tickets", map[string]any{
+			"title": "Terrible, awful service", "priority": "normal",
+			"description": "This is horrible. I hate it, it is useless and broken, the worst experience ever. Very angry and disappointed!",
+		}, nil)
+		if res.StatusCode != http.StatusCreated {
+			t.Fatalf("create: %d %s", res.StatusCode, res.Body)
+		}
+		tid := doc["id"].(string)
+		stream := eventdesk.TicketStream(tid)
+		publish := func(want int) []busEntry {
+			t.Helper()
+			recs := pollEvents(t, s.poller, want)
+			var pub events.DynamoDBEventResponse
+			s.publisher.invokeInto(t, streamEvent(recs), &pub)
+			if len(pub.BatchItemFailures) > 0 {
+				t.Fatalf("publisher failures: %+v", pub.BatchItemFailures)
+			}
+			return s.bus.take()
+		}
+		created := publish(1)
+		var out events.SQSEventResponse
+		for range 2 {
+			s.sentiment.invokeInto(t, sqsEvent(append(created, created...)), &out)
+			if len(out.BatchItemFailures) > 0 {
+				t.Fatalf("sentiment failures: %+v", out.BatchItemFailures)
+			}
+		}
+		evs, err := store.ReadStream(ctx, stream, 1, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(evs) != 2 || evs[1].Type != eventdesk.TypeSentimentScored {
+			t.Fatalf("after scoring (4 deliveries): %d events, want created + one score", len(evs))
+		}
+		scored := publish(1)
+		if len(scored) != 1 || scored[0].DetailType != eventdesk.TypeSentimentScored {
+			t.Fatalf("bus entries %+v", scored)
+		}
+		s.escalation.invokeInto(t, sqsEvent(scored), &out)
+		if len(out.BatchItemFailures) > 0 {
+			t.Fatalf("escalation failures: %+v", out.BatchItemFailures)
+		}
+		evs, err = store.ReadStream(ctx, stream, 1, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(evs) != 3 || evs[2].Type != eventdesk.TypePriorityChanged || !strings.Contains(string(evs[2].Data), `"high"`) {
+			t.Fatalf("after escalation: %+v", evs)
+		}
+		// The subscriber ignores events it does not handle, and fails a
+		// poison message alone.
+		s.sentiment.invokeInto(t, sqsEvent(scored, events.SQSMessage{MessageId: "poison", Body: "{"}), &out)
+		if len(out.BatchItemFailures) != 1 || out.BatchItemFailures[0].ItemIdentifier != "poison" {
+			t.Fatalf("sentiment failures %+v, want the poison message only", out.BatchItemFailures)
+		}
+		s.bus.take()
+		pollEvents(t, s.poller, 1) // the priority change, not needed further
+	})
+
 	// The functions never crashed along the way.
-	for name, f := range map[string]*function{"api": s.api, "publisher": s.publisher, "projector": s.projector} {
+	for name, f := range map[string]*function{"api": s.api, "publisher": s.publisher, "projector": s.projector, "sentiment": s.sentiment, "escalation": s.escalation} {
 		select {
 		case err := <-f.exited:
 			t.Errorf("%s exited: %v\n%s", name, err, f.stderr.String())

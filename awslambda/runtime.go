@@ -20,10 +20,13 @@ const (
 	RolePublisher = "publisher"
 	RoleProjector = "projector"
 	RoleToken     = "token"
+	// Side-effect subscribers (package sentiment).
+	RoleSentiment  = "sentiment"
+	RoleEscalation = "escalation"
 )
 
 // Roles lists every role.
-var Roles = []string{RoleAPI, RolePublisher, RoleProjector, RoleToken}
+var Roles = []string{RoleAPI, RolePublisher, RoleProjector, RoleToken, RoleSentiment, RoleEscalation}
 
 // Start serves handler (a method value such as (*API).Handle) through the
 // Lambda Runtime API at runtimeAPI (AWS_LAMBDA_RUNTIME_API) until the

@@ -15,9 +15,9 @@ import (
 )
 
 // The state table holds what is neither an event nor rebuilt from events,
-// so that dropping the read models never loses it: API tokens (and, as
-// they come, the inboxes of side-effect subscribers). It is keyed (pk, sk)
-// like the read-model table, without indexes:
+// so that dropping the read models never loses it: API tokens and the
+// inboxes of side-effect subscribers (see Inbox). It is keyed (pk, sk)
+// like the read-model table, without indexes, with TTL on "ttl":
 //
 //   - a token:        ("TOKEN", <id>) with hash, user, role, times;
 //   - its hash:       ("TOKENHASH#<hex sha-256>", "H") with the token's id,
@@ -52,7 +52,17 @@ func (db *DB) CreateStateTable(ctx context.Context, name string) error {
 	if err != nil {
 		return fmt.Errorf("dynamodb: create table %s: %w", name, err)
 	}
-	return db.waitActive(ctx, name)
+	if err := db.waitActive(ctx, name); err != nil {
+		return err
+	}
+	_, err = db.client.UpdateTimeToLive(ctx, &ddb.UpdateTimeToLiveInput{
+		TableName:               aws.String(name),
+		TimeToLiveSpecification: &types.TimeToLiveSpecification{AttributeName: aws.String(attrTTL), Enabled: aws.Bool(true)},
+	})
+	if err != nil {
+		return fmt.Errorf("dynamodb: enable TTL on %s: %w", name, err)
+	}
+	return nil
 }
 
 // Tokens stores API tokens (hashed) in the state table. It implements

@@ -56,3 +56,29 @@ func TestTokens(t *testing.T) {
 		t.Fatalf("list %+v", list)
 	}
 }
+
+func TestInbox(t *testing.T) {
+	ctx := context.Background()
+	db, _ := openLocal(t)
+	table := tableName("state")
+	if err := db.CreateStateTable(ctx, table); err != nil {
+		t.Fatal(err)
+	}
+	in := db.Inbox(table, 0)
+	if done, err := in.Handled(ctx, "sentiment", "e1"); err != nil || done {
+		t.Fatalf("new event handled: %t, %v", done, err)
+	}
+	if first, err := in.MarkHandled(ctx, "sentiment", "e1"); err != nil || !first {
+		t.Fatalf("mark: %t, %v", first, err)
+	}
+	if first, err := in.MarkHandled(ctx, "sentiment", "e1"); err != nil || first {
+		t.Fatalf("mark again: %t, %v", first, err)
+	}
+	if done, err := in.Handled(ctx, "sentiment", "e1"); err != nil || !done {
+		t.Fatalf("after mark: %t, %v", done, err)
+	}
+	// Inboxes are per subscriber.
+	if done, err := in.Handled(ctx, "escalation", "e1"); err != nil || done {
+		t.Fatalf("other subscriber: %t, %v", done, err)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"github.com/eventdesk/eventdesk/awslambda"
 	"github.com/eventdesk/eventdesk/dynamodb"
 	"github.com/eventdesk/eventdesk/httpapi"
+	"github.com/eventdesk/eventdesk/sentiment"
 	"github.com/eventdesk/eventdesk/web"
 )
 
@@ -151,6 +152,35 @@ func lambdaHandler(ctx context.Context, role string, getenv func(string) string,
 			return nil, err
 		}
 		return p.Handle, nil
+	case awslambda.RoleSentiment, awslambda.RoleEscalation:
+		if err := need(envEventsTable, envReadTable, envStateTable); err != nil {
+			return nil, err
+		}
+		store := db.EventStore(getenv(envEventsTable), dynamodb.EventStoreOptions{})
+		a, err := app.New(app.Config{Store: store, Reader: db.ReadModels(getenv(envReadTable)), Logger: logger})
+		if err != nil {
+			return nil, fmt.Errorf("lambda %s: %w", role, err)
+		}
+		var (
+			name    string
+			types   []string
+			handler awslambda.EventHandler
+		)
+		if role == awslambda.RoleSentiment {
+			name, types = sentiment.ScorerName, sentiment.ScoredTypes
+			handler, err = sentiment.NewScorer(sentiment.NewAnalyzer(), a.Automation())
+		} else {
+			name, types = sentiment.EscalationName, sentiment.EscalationTypes
+			handler, err = sentiment.NewEscalation(sentiment.EscalationConfig{Logger: logger}, store, a.Automation())
+		}
+		if err != nil {
+			return nil, fmt.Errorf("lambda %s: %w", role, err)
+		}
+		sub, err := awslambda.NewSubscriber(name, types, handler, db.Inbox(getenv(envStateTable), 0), logger)
+		if err != nil {
+			return nil, err
+		}
+		return sub.Handle, nil
 	case awslambda.RoleToken:
 		if err := need(envStateTable); err != nil {
 			return nil, err
