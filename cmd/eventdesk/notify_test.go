@@ -122,8 +122,6 @@ func waitUntil(tb testing.TB, what string, d time.Duration, cond func() bool) {
 	}
 }
 
-var eventIDs = regexp.MustCompile(`"id":"([0-9a-f-]{36})","stream":"ticket-`)
-
 // ticketEvents returns the ids of the public events the changefeed shows
 // after position after (all but sentiment scores: webhooks never carry
 // them).
