@@ -510,6 +510,11 @@ func TestDemoLogin(t *testing.T) {
 	forged := "f" + cookie.Value[1:]
 	mustStatus(t, e.do(t, user{header: http.Header{"Cookie": {"eventdesk_session=" + forged}}}, req{method: "GET", path: "/api/v1/me"}), 401)
 
+	// A stale cookie does not stop a new login.
+	stale := user{header: http.Header{"Cookie": {"eventdesk_session=" + forged}}}
+	mustStatus(t, e.do(t, stale, req{method: "GET", path: "/login?user=zoe", header: map[string]string{"Accept": "application/json"}}), 200)
+	mustStatus(t, e.do(t, stale, req{method: "GET", path: "/healthz"}), 200)
+
 	off := newEnv(t, func(o *envOptions) { o.demoOff = true })
 	mustStatus(t, off.do(t, anon, req{method: "GET", path: "/login?user=zoe", header: map[string]string{"Accept": "application/json"}}), 403)
 }

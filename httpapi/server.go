@@ -226,6 +226,12 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 				slog.Int64("bytes", rec.bytes), slog.String("user", user))
 		}()
 		a, ok, err := s.authn.Authenticate(r)
+		if err != nil && !strings.HasPrefix(r.URL.Path, "/api/v1/") {
+			// Outside the API (login, logout, health, metrics) stale
+			// credentials must not lock anyone out: /login is how a
+			// browser with an old cookie gets a new one.
+			err = nil
+		}
 		if ok {
 			user = a.Name
 			ctx = eventdesk.NewContextWithActor(ctx, a)
