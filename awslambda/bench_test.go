@@ -19,7 +19,7 @@ import (
 // configuration and wiring. cpu-ms is the process's CPU time (user+system)
 // up to its first answer.
 func BenchmarkLambdaColdStart(b *testing.B) {
-	bin := buildBootstrap(b)
+	bin := buildBootstrap(b, true)
 	env := map[string]string{
 		"EVENTDESK_EVENTS_TABLE": "events", "EVENTDESK_READ_TABLE": "read", "EVENTDESK_STATE_TABLE": "state",
 		"EVENTDESK_SESSION_KEY": "0123456789abcdef0123456789abcdef", "EVENTDESK_EVENT_BUS": "bus",

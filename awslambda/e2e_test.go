@@ -186,7 +186,7 @@ func newLambdaStack(t *testing.T) *lambdaStack {
 		"EVENTDESK_EVENT_BUS":            "eventdesk-test",
 		"EVENTDESK_EVENTBRIDGE_ENDPOINT": s.bus.URL,
 	}
-	bin := buildBootstrap(t)
+	bin := buildBootstrap(t, false)
 	tokenFn := startFunction(t, bin, awslambda.RoleToken, env)
 	s.api = startFunction(t, bin, awslambda.RoleAPI, env)
 	s.publisher = startFunction(t, bin, awslambda.RolePublisher, env)

@@ -167,15 +167,26 @@ func (r *runtimeAPI) invokeInto(tb testing.TB, payload, out any) {
 	}
 }
 
-// buildBootstrap builds cmd/eventdesk as Lambda runs it (tag
-// lambda.norpc, no cgo, stripped) into a temporary directory of tb and
-// returns the binary's path.
-func buildBootstrap(tb testing.TB) string {
+// buildBootstrap builds cmd/eventdesk with the tag lambda.norpc into a
+// temporary directory of tb and returns the binary's path. shipped builds
+// it exactly as scripts/build-lambda does (no cgo, trimmed, stripped), for
+// benchmarks; otherwise it is built like the test binary (with -race under
+// -race), which reuses the packages the test build compiled.
+func buildBootstrap(tb testing.TB, shipped bool) string {
 	tb.Helper()
 	bin := filepath.Join(tb.TempDir(), "bootstrap")
-	cmd := exec.Command("go", "build", "-tags", "lambda.norpc", "-trimpath", "-ldflags", "-s -w", "-o", bin, "./cmd/eventdesk")
+	args := []string{"build", "-tags", "lambda.norpc", "-o", bin}
+	env := os.Environ()
+	switch {
+	case shipped:
+		args = append(args, "-trimpath", "-ldflags", "-s -w")
+		env = append(env, "CGO_ENABLED=0")
+	case raceEnabled:
+		args = append(args, "-race")
+	}
+	cmd := exec.Command("go", append(args, "./cmd/eventdesk")...)
 	cmd.Dir = testenv.RepoRoot(tb)
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	cmd.Env = env
 	if out, err := cmd.CombinedOutput(); err != nil {
 		tb.Fatalf("go build: %v\n%s", err, out)
 	}
@@ -248,7 +259,7 @@ func (l *lockedBuffer) String() string {
 // without its configuration: it must report an init error to the Runtime
 // API and exit non-zero.
 func TestRuntimeInitError(t *testing.T) {
-	bin := buildBootstrap(t)
+	bin := buildBootstrap(t, false)
 	for _, role := range []string{"no-such-role", "api"} {
 		t.Run(role, func(t *testing.T) {
 			f := startFunction(t, bin, role, nil)
