@@ -50,6 +50,10 @@ func echoHandler() http.Handler {
 		case "/empty":
 			w.WriteHeader(http.StatusNoContent)
 			return
+		case "/stream":
+			w.Header().Set("Content-Type", "text/event-stream")
+			_, _ = w.Write([]byte("data: hello\n\n"))
+			return
 		}
 		http.SetCookie(w, &http.Cookie{Name: "a", Value: "1", Path: "/"})
 		http.SetCookie(w, &http.Cookie{Name: "b", Value: "2", HttpOnly: true})
@@ -128,6 +132,16 @@ func TestAPIAdapter(t *testing.T) {
 	ev.RawPath = "/empty"
 	if res, _ = api.Handle(ctx, ev); res.StatusCode != http.StatusNoContent || res.Body != "" || res.IsBase64Encoded {
 		t.Fatalf("empty response %+v", res)
+	}
+
+	// Server-Sent Events cannot pass API Gateway: a request for them, or a
+	// response of that type, gets a 501 problem.
+	for _, h := range []map[string]string{{"accept": "text/event-stream"}, nil} {
+		ev := events.APIGatewayV2HTTPRequest{RawPath: "/stream", Headers: h, RequestContext: events.APIGatewayV2HTTPRequestContext{
+			HTTP: events.APIGatewayV2HTTPRequestContextHTTPDescription{Method: "GET"}}}
+		if res, _ := api.Handle(ctx, ev); res.StatusCode != http.StatusNotImplemented || res.Headers["Content-Type"] != "application/problem+json" {
+			t.Errorf("event stream (headers %v): %+v", h, res)
+		}
 	}
 
 	// An event that cannot be a request gets a 400, not a failed

@@ -72,6 +72,17 @@ const MaxAppendEvents = 49
 // for a partition key.
 const maxKeyBytes = 1024
 
+// Size limits, with room for attribute names and the other items: DynamoDB
+// refuses items over 400 KB and transactions over 4 MB.
+const (
+	maxEventBytes  = 380 << 10
+	maxAppendBytes = 3800 << 10
+)
+
+func metadataBytes(m eventdesk.Metadata) int {
+	return len(m.Actor) + len(m.CorrelationID) + len(m.CausationID) + len(m.IdempotencyKey) + len(m.RequestHash) + len(m.TraceParent) + 128
+}
+
 // maxAttempts bounds the retries of an append that keeps losing races.
 const maxAttempts = 64
 
@@ -299,6 +310,19 @@ func (s *EventStore) checkAppend(stream string, expected eventdesk.ExpectedVersi
 	}
 	if len(events) > 0 && len(IdempotencyPrefix)+len(events[0].Metadata.IdempotencyKey) > maxKeyBytes {
 		return eventdesk.FieldError("idempotencyKey", fmt.Sprintf("must be at most %d bytes", maxKeyBytes-len(IdempotencyPrefix)))
+	}
+	total := 0
+	for i, e := range events {
+		n := len(e.Data) + len(e.Type) + len(e.ID) + len(stream) + metadataBytes(e.Metadata)
+		if n > maxEventBytes {
+			return eventdesk.Errorf(eventdesk.ETooLarge,
+				"event %d is %d bytes; a DynamoDB item holds at most 400 KB (events up to %d bytes are stored)", i, n, maxEventBytes)
+		}
+		total += n
+	}
+	if total > maxAppendBytes {
+		return eventdesk.Errorf(eventdesk.ETooLarge,
+			"the append is %d bytes; a DynamoDB transaction holds at most 4 MB (appends up to %d bytes are stored)", total, maxAppendBytes)
 	}
 	if len(events) > MaxAppendEvents {
 		return eventdesk.Errorf(eventdesk.ETooLarge,

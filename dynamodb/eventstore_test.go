@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/eventdesk/eventdesk"
@@ -52,5 +53,36 @@ func TestAppendAndRead(t *testing.T) {
 	}
 	if _, err := s.ReadAll(ctx, 0, 10); eventdesk.ErrorCode(err) != eventdesk.ENotImplemented {
 		t.Errorf("ReadAll err = %v, want not implemented", err)
+	}
+}
+
+func TestAppendLimits(t *testing.T) {
+	ctx := context.Background()
+	s := newEventStore(t, dynamodb.EventStoreOptions{})
+	many := make([]eventdesk.EventData, dynamodb.MaxAppendEvents+1)
+	for i := range many {
+		many[i] = data(1000 + i)
+	}
+	if _, err := s.Append(ctx, "big", eventdesk.NoStream, many...); eventdesk.ErrorCode(err) != eventdesk.ETooLarge {
+		t.Fatalf("append of %d events: %v, want too large", len(many), err)
+	}
+	// The most events an append may carry go through in one transaction,
+	// with an idempotency key.
+	many = many[:dynamodb.MaxAppendEvents]
+	many[0].Metadata.IdempotencyKey = "k-max"
+	if res, err := s.Append(ctx, "big", eventdesk.NoStream, many...); err != nil || res.Version != int64(len(many)) {
+		t.Fatalf("append of %d events: %+v, %v", len(many), res, err)
+	}
+	huge := data(1)
+	huge.ID = "huge"
+	huge.Data = json.RawMessage(`"` + strings.Repeat("x", 400<<10) + `"`)
+	if _, err := s.Append(ctx, "huge", eventdesk.NoStream, huge); eventdesk.ErrorCode(err) != eventdesk.ETooLarge {
+		t.Fatalf("append of a 400 KB event: %v, want too large", err)
+	}
+	if evs, err := s.ReadStream(ctx, "huge", 1, 0); err != nil || len(evs) != 0 {
+		t.Fatalf("refused append wrote %d events, %v", len(evs), err)
+	}
+	if _, err := s.Append(ctx, "$idempotency/x", eventdesk.NoStream, data(2)); eventdesk.ErrorCode(err) != eventdesk.EInvalid {
+		t.Fatalf("append to a reserved stream: %v, want invalid", err)
 	}
 }
