@@ -286,3 +286,34 @@ func mustNotContain(tb testing.TB, body string, wants ...string) {
 		}
 	}
 }
+
+func newRecorder() *httptest.ResponseRecorder { return httptest.NewRecorder() }
+
+// httpRequest is a request served in-process (an https:// target makes it
+// a TLS request).
+func httpRequest(method, target string, body io.Reader) *http.Request {
+	return httptest.NewRequest(method, target, body)
+}
+
+func regexpFind(tb testing.TB, s, re string) string {
+	tb.Helper()
+	m := regexp.MustCompile(re).FindStringSubmatch(s)
+	if m == nil {
+		tb.Fatalf("no match for %s", re)
+	}
+	return html.UnescapeString(m[1])
+}
+
+// settle waits until the read models show every event written so far, as
+// they would by the time a person clicks a link someone else's change
+// put on their screen.
+func (e *env) settle(tb testing.TB) {
+	tb.Helper()
+	head, err := e.App.Head(context.Background())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := e.App.Tickets.Handle(as("settle", eventdesk.RoleAuditor), app.ListTickets{MinPosition: head, Filter: eventdesk.TicketFilter{Limit: 1}}); err != nil {
+		tb.Fatal(err)
+	}
+}

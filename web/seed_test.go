@@ -34,10 +34,9 @@ func seedHistory(tb testing.TB, e *env, days, perDay int) []string {
 	start := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -days+1)
 	var ids []string
 	type open struct {
-		id      string
-		at      time.Time
-		status  eventdesk.Status
-		version int64
+		id     string
+		at     time.Time
+		status eventdesk.Status
 	}
 	var active []*open
 	for d := 0; d < days; d++ {

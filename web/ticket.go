@@ -401,7 +401,10 @@ type conflictView struct {
 	Yours []change
 	// Comment is true when the stale form was a reply.
 	Comment bool
-	Lost    []string
+	// ShowEdit offers the title and description again (when the user
+	// changed one of them).
+	ShowEdit bool
+	Lost     []string
 }
 
 func (s *Server) conflict(w http.ResponseWriter, r *http.Request, id string, version int64, yours []change, form ticketForm, reply *replyForm) {
@@ -439,9 +442,9 @@ func (s *Server) conflict(w http.ResponseWriter, r *http.Request, id string, ver
 		for _, c := range yours {
 			switch c.Field {
 			case "Title":
-				cur.Title = form.Title
+				cur.Title, v.ShowEdit = form.Title, true
 			case "Description":
-				cur.Description = form.Description
+				cur.Description, v.ShowEdit = form.Description, true
 			case "Status":
 				cur.Status = form.Status
 			case "Priority":

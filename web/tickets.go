@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/eventdesk/eventdesk"
 	"github.com/eventdesk/eventdesk/app"
@@ -59,16 +60,21 @@ type option struct {
 	Selected     bool
 }
 
-// ticketRow is one ticket of the list.
+// ticketRow is one ticket of the list. Its texts are prepared here, not
+// in the template: a page has fifty rows, and every template action costs.
 type ticketRow struct {
 	ID, Short, Title, URL string
 	Status                eventdesk.Status
 	Priority              eventdesk.Priority
+	StatusLabel           string
+	PriorityLabel         string
 	Requester, Assignee   string
 	Tags                  []string
-	Created, Updated      when
-	Comments              int
-	Version               int64
+	// Updated: machine-readable, exact and relative.
+	UpdatedISO, UpdatedFull, UpdatedAgo string
+	// CommentsLabel is "" without comments, else "3 comments".
+	CommentsLabel string
+	Version       int64
 }
 
 var sortLabels = []struct {
@@ -180,8 +186,9 @@ func (s *Server) listTickets(w http.ResponseWriter, r *http.Request) {
 			return
 		default:
 			v.Rows = make([]ticketRow, len(page.Items))
+			now := s.now()
 			for i, t := range page.Items {
-				v.Rows[i] = s.row(t)
+				v.Rows[i] = s.row(t, now)
 			}
 			if page.Next != "" {
 				next := v.Filter
@@ -270,12 +277,17 @@ func priorityOptions(selected string, any bool) []option {
 	return out
 }
 
-func (s *Server) row(t eventdesk.Ticket) ticketRow {
-	return ticketRow{
+func (s *Server) row(t eventdesk.Ticket, now time.Time) ticketRow {
+	r := ticketRow{
 		ID: t.ID, Short: shortID(t.ID), Title: t.Title, URL: "/tickets/" + t.ID, Status: t.Status, Priority: t.Priority,
-		Requester: t.Requester, Assignee: t.Assignee, Tags: t.Tags, Created: s.when(t.CreatedAt), Updated: s.when(t.UpdatedAt),
-		Comments: t.CommentCount, Version: t.Version,
+		StatusLabel: statusLabel(t.Status), PriorityLabel: priorityLabel(t.Priority),
+		Requester: t.Requester, Assignee: t.Assignee, Tags: t.Tags, Version: t.Version,
+		UpdatedISO: t.UpdatedAt.UTC().Format(time.RFC3339), UpdatedFull: fullTime(t.UpdatedAt), UpdatedAgo: ago(now, t.UpdatedAt),
 	}
+	if t.CommentCount > 0 {
+		r.CommentsLabel = plural(t.CommentCount, "comment", "comments")
+	}
+	return r
 }
 
 // newView is the new-ticket form.
