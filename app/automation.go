@@ -144,3 +144,24 @@ func (h *Automation) apply(ctx context.Context, a eventdesk.Actor, ticketID, cau
 		return TicketResult{Ticket: applyAll(t, changes, now, a.Name, res), Position: res.Position}, nil
 	}
 }
+
+// onlyAnnotatedSince reports whether every event of t after version
+// expected only annotates it (sentiment scores, recorded by a policy a
+// moment after the text they score): a caller who saw version expected saw
+// everything they could edit, so its precondition (If-Match) still holds.
+// A read error counts as a change.
+func (d *deps) onlyAnnotatedSince(ctx context.Context, t eventdesk.Ticket, expected int64) bool {
+	if expected <= 0 || expected >= t.Version {
+		return false
+	}
+	events, err := d.store.ReadStream(ctx, eventdesk.TicketStream(t.ID), expected+1, int(t.Version-expected))
+	if err != nil || int64(len(events)) != t.Version-expected {
+		return false
+	}
+	for _, e := range events {
+		if e.Type != eventdesk.TypeSentimentScored {
+			return false
+		}
+	}
+	return true
+}

@@ -302,7 +302,7 @@ func (h *UpdateTicketHandler) Handle(ctx context.Context, cmd UpdateTicket) (Tic
 		if err != nil {
 			return TicketResult{}, err
 		}
-		if cmd.ExpectedVersion > 0 && t.Version != cmd.ExpectedVersion {
+		if cmd.ExpectedVersion > 0 && t.Version != cmd.ExpectedVersion && !d.onlyAnnotatedSince(ctx, t, cmd.ExpectedVersion) {
 			return TicketResult{}, &eventdesk.WrongExpectedVersionError{
 				Stream: eventdesk.TicketStream(t.ID), Expected: eventdesk.ExactVersion(cmd.ExpectedVersion), Actual: t.Version}
 		}
@@ -392,7 +392,7 @@ func (h *AddCommentHandler) Handle(ctx context.Context, cmd AddComment) (Comment
 				return CommentResult{TicketResult: TicketResult{Ticket: visible(a, then), Position: events[last].Position, Replayed: true}, Comment: c}, nil
 			}
 		}
-		if cmd.ExpectedVersion > 0 && t.Version != cmd.ExpectedVersion {
+		if cmd.ExpectedVersion > 0 && t.Version != cmd.ExpectedVersion && !d.onlyAnnotatedSince(ctx, t, cmd.ExpectedVersion) {
 			return CommentResult{}, &eventdesk.WrongExpectedVersionError{
 				Stream: eventdesk.TicketStream(t.ID), Expected: eventdesk.ExactVersion(cmd.ExpectedVersion), Actual: t.Version}
 		}

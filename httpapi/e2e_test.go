@@ -213,7 +213,11 @@ func TestEndToEnd(t *testing.T) {
 		header: map[string]string{"Idempotency-Key": "reply-1"}}), 422)
 	mustStatus(t, e.do(t, agent, req{method: "PATCH", path: "/api/v1/tickets/" + tk.ID, body: `{"title":"x"}`, header: map[string]string{"If-Match": `"1"`}}), 412)
 	mustStatus(t, e.do(t, agent, req{method: "PATCH", path: "/api/v1/tickets/" + tk.ID, body: `{"title":"x"}`}), 428)
-	r = e.do(t, rita, req{method: "PATCH", path: "/api/v1/tickets/" + tk.ID, body: `{"status":"closed"}`, header: map[string]string{"If-Match": `"6"`}})
+	// The version rita saw (sentiment scores the server adds meanwhile
+	// only annotate the ticket: they do not break her precondition).
+	seen := e.do(t, rita, req{method: "GET", path: "/api/v1/tickets/" + tk.ID, header: map[string]string{"X-Min-Position": r.header.Get("X-Event-Position")}})
+	mustStatus(t, seen, 200)
+	r = e.do(t, rita, req{method: "PATCH", path: "/api/v1/tickets/" + tk.ID, body: `{"status":"closed"}`, header: map[string]string{"If-Match": seen.header.Get("ETag")}})
 	mustStatus(t, r, 200)
 	_ = etag
 	pos, _ = strconv.ParseInt(r.header.Get("X-Event-Position"), 10, 64)

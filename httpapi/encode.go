@@ -1,6 +1,8 @@
 package httpapi
 
 import (
+	"bytes"
+	"encoding/json"
 	"strconv"
 	"sync"
 	"time"
@@ -84,7 +86,23 @@ func appendTicket(b []byte, t *ticketJSON) []byte {
 			b = append(b, ']')
 		}
 	}
+	if t.Sentiment != nil {
+		b = append(b, `,"sentiment":`...)
+		b = appendSentiment(b, t.Sentiment)
+	}
 	return append(b, '}')
+}
+
+// appendSentiment writes a ticket's sentiment (rare, staff only) through
+// encoding/json, without HTML escaping like the rest.
+func appendSentiment(b []byte, s *sentimentJSON) []byte {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(s); err != nil {
+		return append(b, "null"...)
+	}
+	return append(b, bytes.TrimSuffix(buf.Bytes(), []byte("\n"))...)
 }
 
 func appendComment(b []byte, c *commentJSON) []byte {

@@ -207,3 +207,50 @@ func TestNotificationPreferencesEndpoints(t *testing.T) {
 		mustStatus(t, e.do(t, rita, req{method: "PUT", path: "/api/v1/me/notifications", body: b}), http.StatusBadRequest)
 	}
 }
+
+func TestTicketSentiment(t *testing.T) {
+	e := newNotificationsEnv(t)
+	ctx := eventdesk.NewContextWithActor(context.Background(), actor(rita))
+	res, err := e.app.CreateTicket.Handle(ctx, app.CreateTicket{Title: "Broken", Description: "It is broken"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs, _ := e.db.ReadStream(context.Background(), eventdesk.TicketStream(res.Ticket.ID), 1, 0)
+	policy := eventdesk.NewContextWithActor(context.Background(), eventdesk.PolicyActor("sentiment"))
+	for i, score := range []float64{0.2, -0.7} {
+		src := evs[0].ID
+		if i == 1 {
+			c, err := e.app.AddComment.Handle(ctx, app.AddComment{TicketID: res.Ticket.ID, Body: "still <broken> & worse"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			src = c.Comment.ID
+		}
+		if _, err := e.app.Automation().RecordSentiment(policy, app.RecordSentiment{TicketID: res.Ticket.ID, SourceEventID: src, Score: score, Label: "x"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got struct {
+		Sentiment *struct {
+			Latest struct {
+				Score float64 `json:"score"`
+			} `json:"latest"`
+			Trend   *string `json:"trend"`
+			History []any   `json:"history"`
+		} `json:"sentiment"`
+	}
+	r := e.do(t, agnes, req{method: "GET", path: "/api/v1/tickets/" + res.Ticket.ID + "?version=4"})
+	mustStatus(t, r, http.StatusOK)
+	r.json(t, &got)
+	if got.Sentiment == nil || got.Sentiment.Latest.Score != -0.7 || got.Sentiment.Trend == nil || *got.Sentiment.Trend != "worsening" || len(got.Sentiment.History) != 2 {
+		t.Fatalf("agent's view: %s", r.body)
+	}
+	r = e.do(t, rita, req{method: "GET", path: "/api/v1/tickets/" + res.Ticket.ID + "?version=4"})
+	mustStatus(t, r, http.StatusOK)
+	if strings.Contains(string(r.body), "sentiment") {
+		t.Fatalf("the requester sees sentiment: %s", r.body)
+	}
+	// A precondition taken before a score still holds (scores annotate).
+	r = e.do(t, agnes, req{method: "PATCH", path: "/api/v1/tickets/" + res.Ticket.ID, body: `{"priority":"high"}`, header: map[string]string{"If-Match": `"3"`}})
+	mustStatus(t, r, http.StatusOK)
+}

@@ -27,6 +27,48 @@ type ticketJSON struct {
 	CommentCount int                `json:"commentCount"`
 	// Comments is present on a single ticket, absent in lists.
 	Comments *[]commentJSON `json:"comments,omitempty"`
+	// Sentiment is present for staff once the ticket's texts were scored.
+	Sentiment *sentimentJSON `json:"sentiment,omitempty"`
+}
+
+// sentimentJSON is a ticket's sentiment: the latest score, the trend and
+// (on a single ticket) the kept scores, oldest first.
+type sentimentJSON struct {
+	Latest  scoreJSON   `json:"latest"`
+	Trend   *string     `json:"trend"`
+	History []scoreJSON `json:"history,omitempty"`
+}
+
+type scoreJSON struct {
+	Score         float64   `json:"score"`
+	Label         string    `json:"label"`
+	At            time.Time `json:"at"`
+	SourceEventID string    `json:"sourceEventId"`
+}
+
+func toScoreJSON(s eventdesk.SentimentScore) scoreJSON {
+	return scoreJSON{Score: s.Score, Label: s.Label, At: s.At.UTC(), SourceEventID: s.SourceEventID}
+}
+
+// toSentimentJSON summarizes t's scores (nil: none, or hidden from the
+// caller).
+func toSentimentJSON(t eventdesk.Ticket, withHistory bool) *sentimentJSON {
+	sum, ok := app.SummarizeSentiment(t)
+	if !ok {
+		return nil
+	}
+	out := &sentimentJSON{Latest: toScoreJSON(sum.Latest)}
+	if sum.Trend != "" {
+		tr := sum.Trend
+		out.Trend = &tr
+	}
+	if withHistory {
+		out.History = make([]scoreJSON, len(sum.History))
+		for i, s := range sum.History {
+			out.History[i] = toScoreJSON(s)
+		}
+	}
+	return out
 }
 
 type commentJSON struct {
@@ -57,6 +99,7 @@ func toTicketJSON(t eventdesk.Ticket, withComments bool) ticketJSON {
 		a := t.Assignee
 		out.Assignee = &a
 	}
+	out.Sentiment = toSentimentJSON(t, withComments)
 	if withComments {
 		cs := make([]commentJSON, len(t.Comments))
 		for i, c := range t.Comments {
