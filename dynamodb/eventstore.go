@@ -287,11 +287,14 @@ func (s *EventStore) append(ctx context.Context, stream string, expected eventde
 				}
 			}
 		}
+		if !retryable(canceled) {
+			return eventdesk.AppendResult{}, err
+		}
 		if attempt >= maxAttempts {
 			return eventdesk.AppendResult{}, eventdesk.Errorf(eventdesk.EUnavailable,
 				"dynamodb: append %s: gave up after %d attempts under contention: %v", stream, attempt, err)
 		}
-		if hasReason(canceled, "TransactionConflict") || hasReason(canceled, "ThrottlingError") {
+		if contended(canceled) {
 			if err := sleep(ctx, backoff(attempt)); err != nil {
 				return eventdesk.AppendResult{}, err
 			}
@@ -581,6 +584,28 @@ func getNum(item map[string]types.AttributeValue, name string) (int64, error) {
 		return 0, fmt.Errorf("attribute %s: %w", name, err)
 	}
 	return n, nil
+}
+
+// retryable reports whether a cancelled transaction may succeed if tried
+// again: every item either passed or failed a condition (which the next
+// round reads again) or met contention. Anything else (a validation error,
+// an item too large) would fail the same way again.
+func retryable(e *types.TransactionCanceledException) bool {
+	for _, r := range e.CancellationReasons {
+		switch aws.ToString(r.Code) {
+		case "", "None", "ConditionalCheckFailed", "TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded":
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// contended reports whether a transaction lost to contention or throttling
+// (rather than to a condition), which calls for a pause before retrying.
+func contended(e *types.TransactionCanceledException) bool {
+	return hasReason(e, "TransactionConflict") || hasReason(e, "ThrottlingError") ||
+		hasReason(e, "ProvisionedThroughputExceeded") || hasReason(e, "RequestLimitExceeded")
 }
 
 func hasReason(e *types.TransactionCanceledException, code string) bool {

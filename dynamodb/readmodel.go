@@ -618,6 +618,9 @@ func (r *ReadModels) Project(ctx context.Context, name string, position int64, f
 		if !errors.As(err, &canceled) {
 			return fmt.Errorf("dynamodb: project %s: %w", name, err)
 		}
+		if !retryable(canceled) {
+			return fmt.Errorf("dynamodb: project %s: %w", name, err)
+		}
 		if attempt >= maxProjectAttempts {
 			return eventdesk.Errorf(eventdesk.EUnavailable,
 				"dynamodb: project %s: gave up after %d attempts under contention: %v", name, attempt, err)
