@@ -64,14 +64,22 @@ type legendItem struct {
 	Class, Label string
 }
 
+// Charts are drawn in a viewBox of chartW × chartH, or wideW for one that
+// spans the page on wide screens; text keeps its size either way.
 const (
 	chartW = 600
+	wideW  = 1200
 	chartH = 260
 )
 
 func newChart(id, title, desc string) chart {
-	return chart{ID: id, Title: title, Desc: desc, Width: chartW, Height: chartH,
-		Plot: rect{X: 56, Y: 12, W: chartW - 56 - 16, H: chartH - 12 - 36}}
+	return sizedChart(id, title, desc, chartW)
+}
+
+func sizedChart(id, title, desc string, width int) chart {
+	w := float64(width)
+	return chart{ID: id, Title: title, Desc: desc, Width: width, Height: chartH,
+		Plot: rect{X: 56, Y: 12, W: w - 56 - 16, H: chartH - 12 - 36}}
 }
 
 // f formats a coordinate.
@@ -96,16 +104,17 @@ func niceMax(v float64) (top, step float64) {
 	return top, step
 }
 
-// dayTicks labels about six days along the x axis.
-func dayTicks(days []time.Time, x func(i int) float64) []tick {
+// dayTicks labels a day about every 110 units along the x axis.
+func dayTicks(c chart, days []time.Time, x func(i int) float64) []tick {
 	n := len(days)
-	every := max(1, (n+4)/5)
+	labels := max(2, int(c.Plot.W/110))
+	every := max(1, (n+labels-1)/labels)
 	var out []tick
 	for i := n - 1; i >= 0; i -= every {
 		t := tick{Pos: x(i), Label: days[i].Format("2 Jan"), Anchor: "middle"}
-		if t.Pos > chartW-56 {
+		if t.Pos > float64(c.Width)-56 {
 			t.Anchor = "end"
-			t.Pos = min(t.Pos+8, chartW-2)
+			t.Pos = min(t.Pos+8, float64(c.Width)-2)
 		}
 		out = append(out, t)
 	}
@@ -148,7 +157,7 @@ func stackedAreaChart(c chart, days []time.Time, ss []series) chart {
 		return p.X + p.W*float64(i)/float64(n-1)
 	}
 	y := func(v float64) float64 { return p.Bottom() - p.H*v/top }
-	c.YTicks, c.XTicks = linearTicks(top, step, y), dayTicks(days, x)
+	c.YTicks, c.XTicks = linearTicks(top, step, y), dayTicks(c, days, x)
 	below := make([]float64, n)
 	for _, s := range ss {
 		above := make([]float64, n)
@@ -188,7 +197,7 @@ func groupedBarChart(c chart, days []time.Time, ss []series, unit string) chart 
 	bw := math.Max(1, slot*0.8/float64(len(ss)))
 	x := func(i int) float64 { return p.X + slot*(float64(i)+0.5) }
 	y := func(v float64) float64 { return p.Bottom() - p.H*v/top }
-	c.YTicks, c.XTicks = linearTicks(top, step, y), dayTicks(days, x)
+	c.YTicks, c.XTicks = linearTicks(top, step, y), dayTicks(c, days, x)
 	for k, s := range ss {
 		for i, v := range s.Values {
 			bx := x(i) - bw*float64(len(ss))/2 + bw*float64(k)
@@ -238,7 +247,7 @@ func durationChart(c chart, days []time.Time, ss []series) chart {
 			c.YTicks = append(c.YTicks, tick{Pos: y(t.d.Seconds()), Label: t.label})
 		}
 	}
-	c.XTicks = dayTicks(days, x)
+	c.XTicks = dayTicks(c, days, x)
 	for _, s := range ss {
 		var d strings.Builder
 		pen := false

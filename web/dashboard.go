@@ -26,7 +26,9 @@ type dashboardView struct {
 	Resolved     int
 	FirstResponse,
 	Resolution eventdesk.DurationSummary
-	BacklogChart, FlowChart, TimesChart chart
+	// The backlog is drawn twice: across the page on wide screens, in a
+	// column on narrow ones (CSS shows one).
+	BacklogWide, BacklogChart, FlowChart, TimesChart chart
 	Table                               []dayRow
 }
 
@@ -105,8 +107,9 @@ func (s *Server) showDashboard(w http.ResponseWriter, r *http.Request) {
 	for _, st := range eventdesk.ActiveStatuses {
 		bs = append(bs, series{Label: statusLabel(st), Class: "s-" + string(st), Values: backlog[st]})
 	}
-	v.BacklogChart = stackedAreaChart(newChart("chart-backlog", "Open backlog by status",
-		"Tickets in new, open and pending at the end of each day, stacked, "+span+"."), days, bs)
+	backlogDesc := "Tickets in new, open and pending at the end of each day, stacked, " + span + "."
+	v.BacklogChart = stackedAreaChart(newChart("chart-backlog", "Open backlog by status", backlogDesc), days, bs)
+	v.BacklogWide = stackedAreaChart(sizedChart("chart-backlog-wide", "Open backlog by status", backlogDesc, wideW), days, bs)
 	v.FlowChart = groupedBarChart(newChart("chart-flow", "Created and resolved per day",
 		"Tickets opened and tickets resolved on each day, "+span+"."), days,
 		[]series{{Label: "Created", Class: "s-created", Values: created}, {Label: "Resolved", Class: "s-resolved", Values: resolved}}, "")
