@@ -29,7 +29,7 @@ type dashboardView struct {
 	// The backlog is drawn twice: across the page on wide screens, in a
 	// column on narrow ones (CSS shows one).
 	BacklogWide, BacklogChart, FlowChart, TimesChart chart
-	Table                               []dayRow
+	Table                                            []dayRow
 }
 
 type backlogCard struct {
