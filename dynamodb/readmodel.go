@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -96,6 +97,12 @@ type ReadModels struct {
 	table  string
 	// poll is how often WaitFor looks at the checkpoint.
 	poll time.Duration
+	// reached holds, per projection, a checkpoint known to be stored: a
+	// lower bound, since checkpoints never move back. A Project at or
+	// below it needs neither to read nor to write the checkpoint (on AWS,
+	// where every position is 0, that is every Project but the first).
+	mu      sync.Mutex
+	reached map[string]int64
 }
 
 var (
@@ -106,7 +113,7 @@ var (
 // ReadModels returns the read models in table (created by CreateReadTable
 // or the SAM template).
 func (db *DB) ReadModels(table string) *ReadModels {
-	return &ReadModels{client: db.client, table: table, poll: 50 * time.Millisecond}
+	return &ReadModels{client: db.client, table: table, poll: 50 * time.Millisecond, reached: map[string]int64{}}
 }
 
 // Table returns the name of the read-model table.
@@ -588,9 +595,19 @@ func (r *ReadModels) Checkpoint(ctx context.Context, name string) (int64, bool, 
 // ETooLarge error, so callers project a bounded batch of events at a time.
 func (r *ReadModels) Project(ctx context.Context, name string, position int64, fn func(tx eventdesk.ProjectionTx) error) error {
 	for attempt := 1; ; attempt++ {
-		cp, found, err := r.Checkpoint(ctx, name)
-		if err != nil {
-			return err
+		r.mu.Lock()
+		cp, found := r.reached[name]
+		r.mu.Unlock()
+		if !found || position > cp {
+			var err error
+			if cp, found, err = r.Checkpoint(ctx, name); err != nil {
+				return err
+			}
+			if found {
+				r.mu.Lock()
+				r.reached[name] = max(r.reached[name], cp)
+				r.mu.Unlock()
+			}
 		}
 		tx := &projectionTx{r: r, tickets: map[string]*txTicket{}, counters: map[string]int64{}}
 		if err := fn(tx); err != nil {
@@ -610,8 +627,11 @@ func (r *ReadModels) Project(ctx context.Context, name string, position int64, f
 			return eventdesk.Errorf(eventdesk.ETooLarge,
 				"dynamodb: project %s: %d writes exceed DynamoDB's 100 items per transaction; project fewer events at once", name, len(items))
 		}
-		_, err = r.client.TransactWriteItems(ctx, &ddb.TransactWriteItemsInput{TransactItems: items})
+		_, err := r.client.TransactWriteItems(ctx, &ddb.TransactWriteItemsInput{TransactItems: items})
 		if err == nil {
+			r.mu.Lock()
+			r.reached[name] = max(r.reached[name], position, cp)
+			r.mu.Unlock()
 			return nil
 		}
 		var canceled *types.TransactionCanceledException
