@@ -99,7 +99,7 @@ func storeHead(ctx context.Context, dir string) (int64, error) {
 // state next to the event store; they close with it.
 func (s *storeHandle) openReadSide(logger *slog.Logger) error {
 	if s.pg != nil {
-		s.readModels, s.subscribers = s.pg.ReadModels(), s.pg.Subscribers()
+		s.readModels, s.subscribers, s.dashboard = s.pg.ReadModels(), s.pg.Subscribers(), s.pg.Dashboard()
 		return nil
 	}
 	rm, err := s.db.OpenReadModels(sqlite.ReadModelsOptions{Logger: logger})
