@@ -95,7 +95,8 @@ func (s *Server) static(w http.ResponseWriter, r *http.Request) {
 
 // pageNames lists every page template; each file templates/<name>.html
 // defines "content" and is executed inside "layout".
-var pageNames = []string{"signin", "list", "new", "ticket", "conflict", "history", "dashboard", "error"}
+var pageNames = []string{"signin", "list", "new", "ticket", "conflict", "history", "dashboard", "error",
+	"webhooks", "webhook", "deadletters", "preferences"}
 
 // pages holds one parsed template set per page.
 type pages struct {

@@ -50,6 +50,9 @@ type Config struct {
 	Sessions *auth.Sessions
 	// Dashboard serves /dashboard (nil: the page says it is not set up).
 	Dashboard *app.DashboardHandler
+	// Notifications serves the webhook, dead-letter and notification
+	// preference pages (nil: they say the server has none).
+	Notifications *app.Notifications
 	// Key is secret key material (at least 32 bytes) from which the CSRF
 	// key is derived; pass the session key, so that every node of a
 	// cluster accepts every node's forms.
@@ -74,12 +77,14 @@ type Server struct {
 	sessions  *auth.Sessions
 	authn     *auth.Authenticator
 	dashboard *app.DashboardHandler
-	csrfKey   []byte
-	demo      bool
-	secure    bool
-	log       *slog.Logger
-	heartbeat time.Duration
-	now       func() time.Time
+	// notifications: see notifications.go.
+	notifications *app.Notifications
+	csrfKey       []byte
+	demo          bool
+	secure        bool
+	log           *slog.Logger
+	heartbeat     time.Duration
+	now           func() time.Time
 
 	pages   *pages
 	assets  *assets
@@ -105,7 +110,7 @@ func NewServer(c Config) (*Server, error) {
 	m := hmac.New(sha256.New, c.Key)
 	m.Write([]byte("eventdesk web csrf v1"))
 	s := &Server{
-		app: c.App, sessions: c.Sessions, dashboard: c.Dashboard, csrfKey: m.Sum(nil),
+		app: c.App, sessions: c.Sessions, dashboard: c.Dashboard, notifications: c.Notifications, csrfKey: m.Sum(nil),
 		demo: c.DemoLogin, secure: c.SecureCookies, log: c.Logger, heartbeat: c.Heartbeat, now: c.Now,
 		authn: &auth.Authenticator{Sessions: c.Sessions},
 		mux:   http.NewServeMux(),
@@ -148,6 +153,16 @@ func (s *Server) routes() {
 	s.handle("POST /tickets/{id}/comments", s.addComment)
 	s.handle("GET /tickets/{id}/history", s.history)
 	s.handle("GET /dashboard", s.showDashboard)
+	s.handle("GET /admin/webhooks", s.listWebhooks)
+	s.handle("POST /admin/webhooks", s.createWebhook)
+	s.handle("GET /admin/webhooks/{id}", s.showWebhook)
+	s.handle("POST /admin/webhooks/{id}/rotate", s.rotateWebhook)
+	s.handle("POST /admin/webhooks/{id}/enable", s.enableWebhook)
+	s.handle("POST /admin/webhooks/{id}/delete", s.deleteWebhook)
+	s.handle("GET /admin/deadletters", s.listDeadLetters)
+	s.handle("POST /admin/deadletters/{id}/redrive", s.redriveDeadLetter)
+	s.handle("GET /settings/notifications", s.showPreferences)
+	s.handle("POST /settings/notifications", s.savePreferences)
 	s.handle("GET /live/stream", s.liveStream)
 	s.mux.HandleFunc("GET /static/{file}", s.static)
 }
