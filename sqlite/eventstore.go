@@ -89,8 +89,8 @@ type request struct {
 // pendingEvent is an event on its way in: everything but version,
 // position and hash is known before the writer sees it.
 type pendingEvent struct {
-	ev   eventdesk.Event
-	meta []byte
+	ev  eventdesk.Event
+	enc canonical // its hash input and stored metadata
 }
 
 type response struct {
@@ -109,8 +109,23 @@ type response struct {
 // ctx is honoured until the append enters a batch; once it has, Append
 // waits for the commit (a few milliseconds) so that its outcome is known.
 func (s *EventStore) Append(ctx context.Context, stream string, expected eventdesk.ExpectedVersion, events ...eventdesk.EventData) (eventdesk.AppendResult, error) {
-	if err := eventdesk.ValidateAppend(stream, expected, events); err != nil {
+	req, err := s.newRequest(ctx, stream, expected, events)
+	if err != nil {
 		return eventdesk.AppendResult{}, fmt.Errorf("sqlite: append %s: %w", stream, err)
+	}
+	resp := s.submit(ctx, req)
+	if resp.err != nil {
+		return eventdesk.AppendResult{}, fmt.Errorf("sqlite: append %s: %w", stream, resp.err)
+	}
+	return resp.res, nil
+}
+
+// newRequest validates an append and prepares it for the writer. The JSON
+// of the hash chain and of the metadata is made here, on the caller's
+// goroutine; the writer only adds versions and positions, and hashes.
+func (s *EventStore) newRequest(ctx context.Context, stream string, expected eventdesk.ExpectedVersion, events []eventdesk.EventData) (*request, error) {
+	if err := eventdesk.ValidateAppend(stream, expected, events); err != nil {
+		return nil, err
 	}
 	req := &request{ctx: ctx, stream: stream, expected: expected, events: make([]pendingEvent, len(events)), done: make(chan response, 1)}
 	var now time.Time
@@ -122,26 +137,20 @@ func (s *EventStore) Append(ctx context.Context, stream string, expected eventde
 			}
 			at = now
 		}
-		meta, err := json.Marshal(e.Metadata)
+		ev := eventdesk.Event{
+			ID: e.ID, Stream: stream, Type: e.Type, Schema: e.Schema, Data: e.Data,
+			Metadata: e.Metadata, RecordedAt: eventdesk.NormalizeTime(at),
+		}
+		c, err := encodeCanonical(&ev)
 		if err != nil {
-			return eventdesk.AppendResult{}, fmt.Errorf("sqlite: append %s: metadata: %w", stream, err)
+			return nil, fmt.Errorf("metadata: %w", err)
 		}
-		req.events[i] = pendingEvent{
-			ev: eventdesk.Event{
-				ID: e.ID, Stream: stream, Type: e.Type, Schema: e.Schema, Data: e.Data,
-				Metadata: e.Metadata, RecordedAt: eventdesk.NormalizeTime(at),
-			},
-			meta: meta,
-		}
+		req.events[i] = pendingEvent{ev: ev, enc: c}
 	}
 	if len(events) > 0 {
 		req.key = events[0].Metadata.IdempotencyKey
 	}
-	resp := s.submit(ctx, req)
-	if resp.err != nil {
-		return eventdesk.AppendResult{}, fmt.Errorf("sqlite: append %s: %w", stream, resp.err)
-	}
-	return resp.res, nil
+	return req, nil
 }
 
 // submit hands req to the writer and waits for its answer.

@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -127,7 +126,7 @@ func (w *writer) importEvents(ctx context.Context, events []eventdesk.Event) (im
 		for _, b := range chains.Check(e) {
 			return importRun{}, bad("%s", b.Message)
 		}
-		meta, err := json.Marshal(e.Metadata)
+		meta, err := encodeMetadata(&e.Metadata)
 		if err != nil {
 			return importRun{}, bad("metadata: %v", err)
 		}

@@ -34,6 +34,7 @@ type writer struct {
 
 	maxBatch int
 	batch    []*request
+	hbuf     []byte    // scratch for hashing
 	run      importRun // the append an Import is in the middle of
 }
 
@@ -238,8 +239,8 @@ func (w *writer) apply(ctx context.Context, r *request) (eventdesk.AppendResult,
 		e := &r.events[i].ev
 		e.Version = h.version + 1
 		e.Position = w.next
-		e.Hash = eventdesk.ChainHash(h.hash, *e)
-		if err := w.insert(ctx, e, r.events[i].meta); err != nil {
+		e.Hash, w.hbuf = r.events[i].enc.hash(h.hash, e, e.Version, w.hbuf)
+		if err := w.insert(ctx, e, r.events[i].enc.meta); err != nil {
 			w.next = first
 			if assumed && i == 0 && isTakenVersion(err) {
 				h, err := w.loadHead(ctx, r.stream)
