@@ -60,6 +60,9 @@ type Config struct {
 	// DemoLogin lets anyone sign in by name and pick a role. Without it
 	// the sign-in page takes API tokens only.
 	DemoLogin bool
+	// Search shows a free-text search box on the ticket list: set it when
+	// the read model answers TicketFilter.Text (PostgreSQL does).
+	Search bool
 	// SecureCookies marks cookies Secure even on plain HTTP requests (set
 	// it behind a TLS-terminating proxy); requests over TLS always get
 	// Secure cookies.
@@ -81,6 +84,7 @@ type Server struct {
 	notifications *app.Notifications
 	csrfKey       []byte
 	demo          bool
+	search        bool
 	secure        bool
 	log           *slog.Logger
 	heartbeat     time.Duration
@@ -111,7 +115,7 @@ func NewServer(c Config) (*Server, error) {
 	m.Write([]byte("eventdesk web csrf v1"))
 	s := &Server{
 		app: c.App, sessions: c.Sessions, dashboard: c.Dashboard, notifications: c.Notifications, csrfKey: m.Sum(nil),
-		demo: c.DemoLogin, secure: c.SecureCookies, log: c.Logger, heartbeat: c.Heartbeat, now: c.Now,
+		demo: c.DemoLogin, search: c.Search, secure: c.SecureCookies, log: c.Logger, heartbeat: c.Heartbeat, now: c.Now,
 		authn: &auth.Authenticator{Sessions: c.Sessions},
 		mux:   http.NewServeMux(),
 	}

@@ -378,3 +378,27 @@ func TestStaticAssets(t *testing.T) {
 		t.Errorf("unversioned asset cached for good: %q", r.Header.Get("Cache-Control"))
 	}
 }
+
+func TestSearchBox(t *testing.T) {
+	e := newEnv(t)
+	c := e.client(t).signin("alice", eventdesk.RoleAgent)
+	// Without search (SQLite), the box is absent and a q is ignored.
+	r := c.get("/tickets?q=printer")
+	mustStatus(t, r, http.StatusOK)
+	mustNotContain(t, r.Body, `name="q"`)
+	// With it, the box shows; a read model that cannot search says so
+	// next to it.
+	key := make([]byte, 32)
+	sessions, _ := auth.NewSessions(key, 0)
+	ws, err := web.NewServer(web.Config{App: e.App, Sessions: sessions, Key: key, Search: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := httpRequest("GET", "/tickets?q=printer", nil)
+	req.AddCookie(&http.Cookie{Name: auth.CookieName, Value: sessions.Encode(eventdesk.Actor{Name: "alice", Role: eventdesk.RoleAgent})})
+	rec := newRecorder()
+	ws.ServeHTTP(rec, req)
+	if rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), `id="f-q-error"`) || !strings.Contains(rec.Body.String(), `value="printer"`) {
+		t.Errorf("search on SQLite: %d", rec.Code)
+	}
+}

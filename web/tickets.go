@@ -32,10 +32,13 @@ type listView struct {
 	Priorities []option
 	// Filtered tells whether any filter besides the status is set.
 	Filtered bool
+	// Search offers the free-text box.
+	Search bool
 }
 
 // listFilter is the filter form's values, as the query string had them.
 type listFilter struct {
+	Q          string
 	Status     []string
 	Priority   string
 	Assignee   string
@@ -94,7 +97,7 @@ var activeStatuses = []string{"new", "open", "pending"}
 
 func parseListFilter(q url.Values) listFilter {
 	f := listFilter{
-		Status: q["status"], Priority: q.Get("priority"), Assignee: strings.TrimSpace(q.Get("assignee")),
+		Q: strings.TrimSpace(q.Get("q")), Status: q["status"], Priority: q.Get("priority"), Assignee: strings.TrimSpace(q.Get("assignee")),
 		Unassigned: q.Get("unassigned") != "", Mine: q.Get("mine") != "", Tag: strings.TrimSpace(q.Get("tag")),
 		Sort: q.Get("sort"), Cursor: q.Get("cursor"),
 	}
@@ -114,6 +117,7 @@ func (f listFilter) query(withCursor bool) url.Values {
 			q.Set(k, v)
 		}
 	}
+	set("q", f.Q)
 	set("priority", f.Priority)
 	set("assignee", f.Assignee)
 	set("tag", f.Tag)
@@ -142,7 +146,7 @@ func (f listFilter) url() string {
 func (f listFilter) toFilter(a eventdesk.Actor) (eventdesk.TicketFilter, map[string]string) {
 	errs := map[string]string{}
 	tf := eventdesk.TicketFilter{
-		Assignee: f.Assignee, Unassigned: f.Unassigned, Tag: f.Tag,
+		Text: f.Q, Assignee: f.Assignee, Unassigned: f.Unassigned, Tag: f.Tag,
 		Sort: eventdesk.TicketSort(f.Sort), Cursor: f.Cursor, Limit: eventdesk.DefaultListLimit,
 	}
 	for _, s := range f.Status {
@@ -163,7 +167,10 @@ func (f listFilter) toFilter(a eventdesk.Actor) (eventdesk.TicketFilter, map[str
 func (s *Server) listTickets(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	a := actorOf(r)
-	v := listView{Page: s.basePage(r, "Tickets", "tickets"), Filter: parseListFilter(r.URL.Query())}
+	v := listView{Page: s.basePage(r, "Tickets", "tickets"), Filter: parseListFilter(r.URL.Query()), Search: s.search}
+	if !s.search {
+		v.Filter.Q = ""
+	}
 	minPos := s.minPosition(w, r, &v.Page)
 	v.Page.Live = "list"
 	// Follow changes from the head as it was before reading: nothing that
@@ -208,7 +215,7 @@ func (s *Server) listTickets(w http.ResponseWriter, r *http.Request) {
 	}
 	clear := listFilter{Status: v.Filter.Status}
 	v.ClearURL = clear.url()
-	v.Filtered = v.Filter.Priority != "" || v.Filter.Assignee != "" || v.Filter.Unassigned || v.Filter.Mine || v.Filter.Tag != ""
+	v.Filtered = v.Filter.Q != "" || v.Filter.Priority != "" || v.Filter.Assignee != "" || v.Filter.Unassigned || v.Filter.Mine || v.Filter.Tag != ""
 	if err := s.tabs(r, &v); err != nil {
 		s.renderError(w, r, err)
 		return
@@ -228,6 +235,8 @@ func listErrors(err error) map[string]string {
 		switch k {
 		case "cursor":
 			out["cursor"] = "This page link is out of date: start again from the first page."
+		case "text", "q":
+			out["q"] = sentence(msg)
 		default:
 			out[k] = sentence(msg)
 		}
