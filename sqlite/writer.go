@@ -20,6 +20,8 @@ type writer struct {
 	conn *sql.Conn
 
 	insertEvent, upsertKey, selectKey, selectHead, deleteFrom, getMeta, setMeta *sql.Stmt
+	// insertRows[i] inserts insertChunks[i] rows in one statement.
+	insertRows [len(insertChunks)]*sql.Stmt
 
 	// heads caches committed stream heads. pending holds the heads the open
 	// transaction changed and keys the idempotency keys it recorded; they
@@ -34,8 +36,30 @@ type writer struct {
 
 	maxBatch int
 	batch    []*request
-	hbuf     []byte    // scratch for hashing
-	run      importRun // the append an Import is in the middle of
+	hbuf     []byte // scratch for hashing
+	// Rows and idempotency keys of the open transaction not yet written
+	// (see flush), and the arguments of one statement.
+	rows    []stagedRow
+	keyRows []stagedKey
+	args    []any
+	run     importRun // the append an Import is in the middle of
+}
+
+// insertChunks are the row counts of the multi-row INSERT statements a
+// batch is written with, largest first: one statement per chunk spares
+// most of the per-statement cost (database/sql, binding, stepping).
+var insertChunks = [...]int{64, 16, 4, 1}
+
+// stagedRow is an event the open transaction will insert at flush.
+type stagedRow struct {
+	e    *eventdesk.Event
+	meta []byte
+}
+
+// stagedKey is an idempotency key the open transaction will record.
+type stagedKey struct {
+	key, stream, firstID, requestHash string
+	res                               eventdesk.AppendResult
 }
 
 // streamHead is what an append needs to know about its stream.
@@ -71,6 +95,13 @@ func newWriter(ctx context.Context, db *sql.DB, o options) (*writer, error) {
 			return nil, err
 		}
 	}
+	for i, n := range insertChunks {
+		q := "INSERT INTO events (" + eventColumns + ") VALUES " + strings.Repeat("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?), ", n-1) + "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+		if w.insertRows[i], err = conn.PrepareContext(ctx, q); err != nil {
+			_ = w.close()
+			return nil, err
+		}
+	}
 	var last int64
 	if err := conn.QueryRowContext(ctx, "SELECT COALESCE(MAX(position), 0) FROM events").Scan(&last); err != nil {
 		_ = w.close()
@@ -82,7 +113,7 @@ func newWriter(ctx context.Context, db *sql.DB, o options) (*writer, error) {
 
 func (w *writer) close() error {
 	var errs []error
-	for _, st := range []*sql.Stmt{w.insertEvent, w.upsertKey, w.selectKey, w.selectHead, w.deleteFrom, w.getMeta, w.setMeta} {
+	for _, st := range append([]*sql.Stmt{w.insertEvent, w.upsertKey, w.selectKey, w.selectHead, w.deleteFrom, w.getMeta, w.setMeta}, w.insertRows[:]...) {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}
@@ -151,19 +182,33 @@ func (e errFatal) Error() string { return e.err.Error() }
 func (e errFatal) Unwrap() error { return e.err }
 
 // commitBatch writes a batch in one transaction and answers every request
-// once the outcome is durable.
+// once the outcome is durable. The rows are first written with multi-row
+// INSERTs; if one of those hits a constraint (a stream assumed new that
+// exists, an event id already taken: rare), the transaction is rolled back
+// and the batch written again one append at a time, which tells whose
+// append it was.
 func (s *EventStore) commitBatch(batch []*request) {
+	if !s.writeBatch(batch, true) {
+		s.writeBatch(batch, false)
+	}
+}
+
+// writeBatch writes batch in one transaction, staging its rows for
+// multi-row INSERTs if staged, and answers every request. It returns false,
+// having rolled back and answered nobody, when a staged insert failed on
+// a constraint.
+func (s *EventStore) writeBatch(batch []*request, staged bool) bool {
 	w := s.w
 	ctx := context.Background() // one caller's ctx must not abort the others
-	failAll := func(err error) {
+	failAll := func(err error) bool {
 		w.rollback()
 		for _, r := range batch {
 			r.done <- response{err: err}
 		}
+		return true
 	}
 	if _, err := w.conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
-		failAll(fmt.Errorf("begin: %w", err))
-		return
+		return failAll(fmt.Errorf("begin: %w", err))
 	}
 	wrote := 0
 	for _, r := range batch {
@@ -171,23 +216,28 @@ func (s *EventStore) commitBatch(batch []*request) {
 			r.resp = response{err: err}
 			continue
 		}
-		res, err := w.apply(ctx, r)
+		res, err := w.apply(ctx, r, staged)
 		if fe := (errFatal{}); errors.As(err, &fe) {
-			failAll(fe.err)
-			return
+			return failAll(fe.err)
 		}
 		r.resp = response{res: res, err: err}
 		if err == nil && len(r.events) > 0 {
 			wrote++
 		}
 	}
+	if err := w.flush(ctx); err != nil {
+		if fe := (errFatal{}); errors.As(err, &fe) {
+			return failAll(fe.err)
+		}
+		w.rollback()
+		return false
+	}
 	if wrote == 0 {
 		// Nothing to make durable: every request failed its checks or
 		// appended nothing. Their answers stand on committed state.
 		w.rollback()
 	} else if _, err := w.conn.ExecContext(ctx, "COMMIT"); err != nil {
-		failAll(fmt.Errorf("commit: %w", err))
-		return
+		return failAll(fmt.Errorf("commit: %w", err))
 	} else {
 		w.publish()
 		s.head.Store(w.committed - 1)
@@ -198,13 +248,52 @@ func (s *EventStore) commitBatch(batch []*request) {
 	for _, r := range batch {
 		r.done <- r.resp
 	}
+	return true
+}
+
+// flush writes the staged rows, in as few statements as insertChunks
+// allow, and then the staged idempotency keys. A constraint violation
+// comes back as is (the caller redoes the batch unstaged); anything else
+// is errFatal.
+func (w *writer) flush(ctx context.Context) error {
+	rows, keys := w.rows, w.keyRows
+	defer func() {
+		clear(rows) // drop references to the batch's events
+		w.rows, w.keyRows = rows[:0], keys[:0]
+	}()
+	for i, n := range insertChunks {
+		for len(rows) >= n {
+			args := w.args[:0]
+			for _, r := range rows[:n] {
+				e := r.e
+				args = append(args, e.Position, e.ID, e.Stream, e.Version, e.Type, e.Schema, []byte(e.Data), r.meta, e.RecordedAt.UnixMicro(), e.Hash)
+			}
+			_, err := w.insertRows[i].ExecContext(ctx, args...)
+			clear(args)
+			w.args = args[:0]
+			if err != nil {
+				if isTakenID(err) || isTakenVersion(err) {
+					return err
+				}
+				return errFatal{err}
+			}
+			rows = rows[n:]
+		}
+	}
+	for _, k := range keys {
+		if _, err := w.upsertKey.ExecContext(ctx, k.key, k.stream, k.firstID, k.res.Version, k.res.Position, k.requestHash); err != nil {
+			return errFatal{err}
+		}
+	}
+	return nil
 }
 
 // apply checks one append against the stream's head and writes it into
-// the open transaction. A failure of the append itself (a wrong expected
-// version, a used idempotency key, a taken event id) is returned as is and
-// leaves the transaction as it was; errFatal means the transaction is lost.
-func (w *writer) apply(ctx context.Context, r *request) (eventdesk.AppendResult, error) {
+// the open transaction, or, if staged, stages its rows and key for flush.
+// A failure of the append itself (a wrong expected version, a used
+// idempotency key, a taken event id) is returned as is and leaves the
+// transaction as it was; errFatal means the transaction is lost.
+func (w *writer) apply(ctx context.Context, r *request, staged bool) (eventdesk.AppendResult, error) {
 	// The key first: a retry of an append that succeeded meets a stream
 	// that has moved on, and must hear "duplicate", not "wrong version".
 	if r.key != "" {
@@ -240,7 +329,9 @@ func (w *writer) apply(ctx context.Context, r *request) (eventdesk.AppendResult,
 		e.Version = h.version + 1
 		e.Position = w.next
 		e.Hash, w.hbuf = r.events[i].enc.hash(h.hash, e, e.Version, w.hbuf)
-		if err := w.insert(ctx, e, r.events[i].enc.meta); err != nil {
+		if staged {
+			w.rows = append(w.rows, stagedRow{e: e, meta: r.events[i].enc.meta})
+		} else if err := w.insert(ctx, e, r.events[i].enc.meta); err != nil {
 			w.next = first
 			if assumed && i == 0 && isTakenVersion(err) {
 				h, err := w.loadHead(ctx, r.stream)
@@ -257,7 +348,10 @@ func (w *writer) apply(ctx context.Context, r *request) (eventdesk.AppendResult,
 	res := eventdesk.AppendResult{Version: h.version, Position: w.next - 1}
 	if r.key != "" {
 		e := r.events[0].ev
-		if _, err := w.upsertKey.ExecContext(ctx, r.key, r.stream, e.ID, res.Version, res.Position, e.Metadata.RequestHash); err != nil {
+		k := stagedKey{key: r.key, stream: r.stream, firstID: e.ID, requestHash: e.Metadata.RequestHash, res: res}
+		if staged {
+			w.keyRows = append(w.keyRows, k)
+		} else if _, err := w.upsertKey.ExecContext(ctx, k.key, k.stream, k.firstID, res.Version, res.Position, k.requestHash); err != nil {
 			w.next = first
 			return eventdesk.AppendResult{}, w.undo(ctx, r.stream, first, len(r.events), "", err)
 		}
@@ -365,5 +459,7 @@ func (w *writer) rollback() {
 	_, _ = w.conn.ExecContext(context.Background(), "ROLLBACK")
 	clear(w.pending)
 	clear(w.keys)
+	clear(w.rows)
+	w.rows, w.keyRows = w.rows[:0], w.keyRows[:0]
 	w.next = w.committed
 }
