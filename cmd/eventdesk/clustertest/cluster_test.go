@@ -365,10 +365,13 @@ func ready(n *node) (readiness, error) {
 }
 
 // waitConverged waits until every live node's read models reached the
-// store's head.
+// store's head and the head stays put for a moment (side effects such as
+// the sentiment subscriber append scores after the commands).
 func waitConverged(tb testing.TB, nodes []*node) int64 {
 	tb.Helper()
 	deadline := time.Now().Add(60 * time.Second)
+	var last int64 = -1
+	stable := 0
 	for {
 		var head int64
 		ok := true
@@ -383,9 +386,14 @@ func waitConverged(tb testing.TB, nodes []*node) int64 {
 			}
 			head = max(head, r.Head)
 		}
-		if ok && head > 0 {
-			return head
+		if ok && head > 0 && head == last {
+			if stable++; stable >= 10 {
+				return head
+			}
+		} else {
+			stable = 0
 		}
+		last = head
 		if time.Now().After(deadline) {
 			tb.Fatal("the read models did not catch up with the store within 60s")
 		}
