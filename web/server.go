@@ -176,7 +176,9 @@ func (s *Server) routes() {
 func (s *Server) handle(pattern string, h http.HandlerFunc) {
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		if _, ok := eventdesk.ActorFromContext(r.Context()); !ok {
-			if r.Method != http.MethodGet {
+			// A form post or an event stream cannot follow a redirect to
+			// the sign-in page: tell them plainly.
+			if r.Method != http.MethodGet || strings.Contains(r.Header.Get("Accept"), "text/event-stream") {
 				s.renderError(w, r, eventdesk.Errorf(eventdesk.EUnauthorized, "your session has ended: sign in again, then repeat what you were doing"))
 				return
 			}

@@ -2,6 +2,7 @@ package web
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -33,6 +34,8 @@ type ticketView struct {
 	EditOpen          bool
 	AsOf              *asOfView
 	VisibilityOptions []option
+	// Tone is the latest sentiment score, for those who may see it.
+	Tone string
 }
 
 // ticketForm is what the edit forms hold: the values they were rendered
@@ -130,6 +133,10 @@ func (s *Server) fillTicket(r *http.Request, v *ticketView, t eventdesk.Ticket) 
 	}
 	if v.AsOf == nil {
 		v.Perm = app.TicketPermissions(a, t)
+	}
+	if n := len(t.Sentiment); n > 0 {
+		last := t.Sentiment[n-1]
+		v.Tone = fmt.Sprintf("%s (%+.2f)", last.Label, last.Score)
 	}
 	if v.Form.Version == 0 {
 		v.Form = formOf(t)

@@ -32,9 +32,10 @@
   // ---- Live updates ---------------------------------------------------
   function follow(after, onEvent) {
     if (!window.EventSource) return;
-    var es, lastId = after;
+    var es, lastId = after, delay = 5000;
     function connect() {
       es = new EventSource("/live/stream?after=" + encodeURIComponent(lastId));
+      es.addEventListener("open", function () { delay = 5000; });
       es.addEventListener("ticket", function (m) {
         lastId = m.lastEventId || lastId;
         var ev;
@@ -43,8 +44,12 @@
       });
       es.addEventListener("error", function () {
         // The browser reconnects by itself (with Last-Event-ID) unless the
-        // server refused the stream; then try again a little later.
-        if (es.readyState === EventSource.CLOSED) setTimeout(connect, 5000);
+        // server refused the stream (signed out, say); then try again
+        // later, less and less often.
+        if (es.readyState === EventSource.CLOSED) {
+          setTimeout(connect, delay);
+          delay = Math.min(delay * 2, 120000);
+        }
       });
     }
     connect();
