@@ -170,6 +170,23 @@ func Compact(v float64) string {
 	return trim(v)
 }
 
+// Short formats a value label with about three significant digits:
+// 213, 16.9, 2.43, 12.3k.
+func Short(v float64) string {
+	a := math.Abs(v)
+	switch {
+	case a >= 1e6:
+		return trim(math.Round(v/1e4)/100) + "M"
+	case a >= 1e4:
+		return trim(math.Round(v/100)/10) + "k"
+	case a >= 100:
+		return strconv.FormatFloat(math.Round(v), 'f', 0, 64)
+	case a >= 10:
+		return trim(math.Round(v*10) / 10)
+	}
+	return trim(math.Round(v*100) / 100)
+}
+
 func trim(v float64) string {
 	s := strconv.FormatFloat(v, 'f', 2, 64)
 	s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
@@ -236,7 +253,7 @@ func (f *frame) legend(s *svg, names []string, bars bool) {
 	}
 	x, row := float64(marginLeft), 0
 	for i, n := range names {
-		w := float64(26 + 7*len([]rune(n)))
+		w := float64(34 + 8*len([]rune(n)))
 		if x+w > float64(f.w-marginRight) && x > marginLeft {
 			x, row = marginLeft, row+1
 		}
@@ -263,7 +280,7 @@ func newFrame(size Size, x, y Axis, legendEntries int, names []string) *frame {
 		// Estimate the rows the legend wraps to.
 		width, rows := 0, 1
 		for _, n := range names {
-			w := 26 + 7*len([]rune(n))
+			w := 34 + 8*len([]rune(n))
 			if width+w > f.w-marginLeft-marginRight && width > 0 {
 				rows, width = rows+1, 0
 			}
@@ -331,10 +348,6 @@ func Bars(title string, categories []string, y Axis, size Size, series ...Series
 	f.ymin, f.ymax = dataRange(y, ys, true)
 	s := f.begin(title)
 	f.axes(s, nil)
-	fy := y.Format
-	if fy == nil {
-		fy = Compact
-	}
 	group := (f.right - f.left) / math.Max(float64(len(categories)), 1)
 	bw := group * 0.8 / math.Max(float64(len(series)), 1)
 	for j, c := range categories {
@@ -350,7 +363,7 @@ func Bars(title string, categories []string, y Axis, size Size, series ...Series
 				base = f.py(0)
 			}
 			s.f(`<rect x="%s" y="%s" width="%s" height="%s" fill="%s"/>`+"\n", num(x), num(math.Min(top, base)), num(bw*0.92), num(math.Abs(base-top)), Color(i))
-			s.f(`<text x="%s" y="%s" text-anchor="middle" font-size="10">%s</text>`+"\n", num(x+bw*0.46), num(math.Min(top, base)-3), esc(fy(se.Y[j])))
+			s.f(`<text x="%s" y="%s" text-anchor="middle" font-size="10">%s</text>`+"\n", num(x+bw*0.46), num(math.Min(top, base)-3), esc(Short(se.Y[j])))
 		}
 		s.f(`<text x="%s" y="%s" text-anchor="middle">%s</text>`+"\n", num(gx+group*0.4), num(f.bot+16), esc(c))
 	}
@@ -389,7 +402,7 @@ func Histogram(title string, x Axis, size Size, names []string, bins ...[]Bin) [
 	if len(bins) > 1 {
 		legend = len(bins)
 	}
-	y := Axis{Label: "share of requests", Format: func(v float64) string { return trim(v*100) + " %" }}
+	y := Axis{Label: "share", Format: func(v float64) string { return trim(v*100) + " %" }}
 	f := newFrame(size, x, y, legend, names)
 	f.xmin, f.xmax = dataRange(x, xs, false)
 	f.ymin, f.ymax = dataRange(y, ys, true)
