@@ -134,9 +134,11 @@ func (s *Server) fillTicket(r *http.Request, v *ticketView, t eventdesk.Ticket) 
 	if v.AsOf == nil {
 		v.Perm = app.TicketPermissions(a, t)
 	}
-	if n := len(t.Sentiment); n > 0 {
-		last := t.Sentiment[n-1]
-		v.Tone = fmt.Sprintf("%s (%+.2f)", last.Label, last.Score)
+	if sum, ok := app.SummarizeSentiment(t); ok {
+		v.Tone = fmt.Sprintf("%s (%+.2f)", sum.Latest.Label, sum.Latest.Score)
+		if sum.Trend != "" {
+			v.Tone += ", " + sum.Trend
+		}
 	}
 	if v.Form.Version == 0 {
 		v.Form = formOf(t)
