@@ -182,9 +182,9 @@ func newLambdaStack(t *testing.T) *lambdaStack {
 	env := map[string]string{
 		"AWS_ENDPOINT_URL_DYNAMODB": endpoint,
 		"EVENTDESK_EVENTS_TABLE":    s.events, "EVENTDESK_READ_TABLE": read, "EVENTDESK_STATE_TABLE": state,
-		"EVENTDESK_SESSION_KEY":          strings.Repeat("s3cr3t-", 8),
-		"EVENTDESK_EVENT_BUS":            "eventdesk-test",
-		"EVENTDESK_EVENTBRIDGE_ENDPOINT": s.bus.URL,
+		"EVENTDESK_SESSION_KEY":        strings.Repeat("s3cr3t-", 8),
+		"EVENTDESK_EVENT_BUS":          "eventdesk-test",
+		"AWS_ENDPOINT_URL_EVENTBRIDGE": s.bus.URL,
 	}
 	bin := buildBootstrap(t, false)
 	tokenFn := startFunction(t, bin, awslambda.RoleToken, env)

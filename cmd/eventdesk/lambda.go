@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+
 	"github.com/eventdesk/eventdesk/app"
 	"github.com/eventdesk/eventdesk/auth"
 	"github.com/eventdesk/eventdesk/awslambda"
@@ -31,8 +33,10 @@ const (
 	envEventBus    = "EVENTDESK_EVENT_BUS"
 	envEventSource = "EVENTDESK_EVENT_SOURCE"
 	envSessionKey  = "EVENTDESK_SESSION_KEY"
-	// envEventBridgeEndpoint overrides EventBridge's endpoint (tests).
-	envEventBridgeEndpoint = "EVENTDESK_EVENTBRIDGE_ENDPOINT"
+	// The SDK's standard endpoint overrides (tests point them at local
+	// stand-ins).
+	envDynamoDBEndpoint    = "AWS_ENDPOINT_URL_DYNAMODB"
+	envEventBridgeEndpoint = "AWS_ENDPOINT_URL_EVENTBRIDGE"
 )
 
 // lambdaRole tells whether Lambda started this process, and as what.
@@ -76,11 +80,11 @@ func lambdaHandler(ctx context.Context, role string, getenv func(string) string,
 	if !isLambdaRole(role) {
 		return nil, fmt.Errorf("lambda: unknown handler %q (want one of %s)", role, strings.Join(awslambda.Roles, ", "))
 	}
-	cfg, err := awslambda.LoadAWSConfig(ctx)
+	cfg, err := lambdaAWSConfig(ctx, getenv)
 	if err != nil {
 		return nil, err
 	}
-	db := dynamodb.Open(cfg, "")
+	db := dynamodb.Open(cfg, getenv(envDynamoDBEndpoint))
 	switch role {
 	case awslambda.RoleAPI:
 		if err := need(envEventsTable, envReadTable, envStateTable, envSessionKey); err != nil {
@@ -188,6 +192,17 @@ func lambdaHandler(ctx context.Context, role string, getenv func(string) string,
 		return awslambda.NewTokenIssuer(db.Tokens(getenv(envStateTable))).Handle, nil
 	}
 	return nil, fmt.Errorf("lambda: role %q is not wired", role)
+}
+
+// lambdaAWSConfig builds the SDK configuration from the region and
+// credentials Lambda puts in the environment, and falls back to the SDK's
+// loader where they are not there (e.g. container credentials).
+func lambdaAWSConfig(ctx context.Context, getenv func(string) string) (aws.Config, error) {
+	region, key := getenv("AWS_REGION"), getenv("AWS_ACCESS_KEY_ID")
+	if region != "" && key != "" {
+		return awslambda.StaticAWSConfig(region, key, getenv("AWS_SECRET_ACCESS_KEY"), getenv("AWS_SESSION_TOKEN")), nil
+	}
+	return awslambda.LoadAWSConfig(ctx)
 }
 
 func isLambdaRole(role string) bool {
