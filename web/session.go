@@ -181,5 +181,12 @@ func (s *Server) minPosition(w http.ResponseWriter, r *http.Request, p *Page) in
 			pos = n
 		}
 	}
+	if pos > 0 {
+		// Never wait for a position that was not written (a made-up
+		// header would hold the request for app.MaxWait).
+		if head, err := s.app.Head(r.Context()); err == nil {
+			pos = min(pos, head)
+		}
+	}
 	return pos
 }
