@@ -26,6 +26,7 @@ type EventStore struct {
 	wdb  *sql.DB // one connection, owned by the writer goroutine
 	rdb  *sql.DB // readers
 	w    *writer
+	ckpt *checkpointer
 
 	readStream, readAll *sql.Stmt
 
@@ -66,6 +67,10 @@ func openEventStore(ctx context.Context, file string, o options) (*EventStore, e
 		return fail(err)
 	}
 	if s.w, err = newWriter(ctx, wdb, o); err != nil {
+		return fail(err)
+	}
+	if s.ckpt, err = newCheckpointer(file, o.logger); err != nil {
+		_ = s.w.close()
 		return fail(err)
 	}
 	s.head.Store(s.w.next - 1)
@@ -308,7 +313,7 @@ func (s *EventStore) Close() error {
 		<-s.writerDone
 		s.signal.Broadcast() // subscribers wake, read, and see ErrClosed
 		var errs []error
-		errs = append(errs, s.w.close(), s.readStream.Close(), s.readAll.Close(), s.rdb.Close(), s.wdb.Close())
+		errs = append(errs, s.ckpt.close(), s.w.close(), s.readStream.Close(), s.readAll.Close(), s.rdb.Close(), s.wdb.Close())
 		if err := errors.Join(errs...); err != nil {
 			s.closeErr = fmt.Errorf("sqlite: close %s: %w", s.file, err)
 		}
