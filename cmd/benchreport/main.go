@@ -284,6 +284,7 @@ var goBenches = []goBench{
 	{benchreport.StepLambdaCold, "./awslambda/", "^BenchmarkLambdaColdStart$", []string{"-benchtime", "20x", "-count", "3"}, nil, 15 * time.Minute},
 	{benchreport.StepDynamoDB, "./dynamodb/", "^BenchmarkAppend", []string{"-benchtime", "300x", "-count", "2"}, nil, 15 * time.Minute},
 	{benchreport.StepSentiment, "./sentiment/", "^BenchmarkScore$", []string{"-benchtime", "1s"}, []string{"-benchtime", "200x"}, 10 * time.Minute},
+	{benchreport.StepWebhook, "./webhook/", "^BenchmarkDispatch$", []string{"-benchtime", "5x"}, nil, 10 * time.Minute},
 }
 
 // all runs every step.
@@ -303,6 +304,9 @@ func (s *suite) all(ctx context.Context) error {
 	}
 	if ctx.Err() != nil {
 		return ctx.Err()
+	}
+	if !s.o.quick && !s.skip[benchreport.StepLambdaPkg] {
+		s.lambdaPackage(ctx)
 	}
 	if err := s.build(ctx); err != nil {
 		return err
@@ -466,4 +470,34 @@ func filesystem(dir string) string {
 		}
 	}
 	return desc
+}
+
+// lambdaPackage builds the AWS Lambda package with scripts/build-lambda
+// and records its size.
+func (s *suite) lambdaPackage(ctx context.Context) {
+	out := filepath.Join(s.work, "lambda")
+	st, end := s.begin(benchreport.StepLambdaPkg, s.display("scripts/build-lambda", []string{out}))
+	defer end()
+	if _, err := os.Stat(filepath.Join(s.root, "scripts", "build-lambda")); err != nil {
+		st.Skipped = "no scripts/build-lambda"
+		return
+	}
+	log, err := s.exec(ctx, st, benchreport.StepLambdaPkg, 10*time.Minute, filepath.Join(s.root, "scripts", "build-lambda"), out)
+	if err != nil {
+		st.Error = err.Error() + ": " + lastLines(log, 2)
+		return
+	}
+	var p benchreport.Package
+	zip := filepath.Join(out, "eventdesk-lambda-arm64.zip")
+	if fi, err := os.Stat(zip); err == nil {
+		p.ZipBytes = fi.Size()
+	} else {
+		st.Error = err.Error()
+		return
+	}
+	// "… N bytes (bootstrap M bytes)"
+	if _, after, ok := strings.Cut(log, "(bootstrap "); ok {
+		p.BootstrapBytes, _ = strconv.ParseInt(strings.Fields(after)[0], 10, 64)
+	}
+	s.res.LambdaPackage = &p
 }

@@ -39,6 +39,14 @@ type Results struct {
 	Queries []Query `json:"queries,omitempty"`
 	// Serve is what `eventdesk serve` did on the seeded store.
 	Serve *Serve `json:"serve,omitempty"`
+	// LambdaPackage is the size of the AWS Lambda package.
+	LambdaPackage *Package `json:"lambdaPackage,omitempty"`
+}
+
+// Package is a built deployment package.
+type Package struct {
+	ZipBytes       int64 `json:"zipBytes"`
+	BootstrapBytes int64 `json:"bootstrapBytes"`
 }
 
 // Machine describes where the run happened.
