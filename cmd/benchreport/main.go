@@ -46,7 +46,7 @@ func main() {
 	flag.Int64Var(&o.tickets, "tickets", 0, "tickets of the big store (default 1,000,000; 5,000 with -quick)")
 	flag.StringVar(&o.skip, "skip", "", "comma-separated step ids not to run (e.g. cluster-lag,dynamodb-append)")
 	flag.BoolVar(&o.reuseStore, "reuse-store", false, "keep a big store already seeded in the work directory (and its seeding figures) instead of seeding again")
-	flag.DurationVar(&o.warmup, "warmup", 0, "how long to watch the first start of serve catch up (default 5m; 1m with -quick)")
+	flag.DurationVar(&o.warmup, "warmup", 0, "at most how long to watch the first start of serve catch up (default 10m; 1m with -quick); it ends sooner when every subscriber has caught up, or when those behind are too slow to within it")
 	flag.Parse()
 	log.SetFlags(0)
 	log.SetPrefix("bench: ")
@@ -109,7 +109,7 @@ func run(ctx context.Context, o options) error {
 		}
 	}
 	if o.warmup == 0 {
-		o.warmup = 5 * time.Minute
+		o.warmup = 10 * time.Minute
 		if o.quick {
 			o.warmup = time.Minute
 		}

@@ -247,7 +247,7 @@ func (s *suite) watchCatchUp(ctx context.Context, p *serveProc, sv *benchreport.
 			} else {
 				zeros = 0
 			}
-			if zeros >= 2 {
+			if zeros >= 2 || s.hopeless(byName, time.Since(start)) {
 				break
 			}
 		}
@@ -257,6 +257,26 @@ func (s *suite) watchCatchUp(ctx context.Context, p *serveProc, sv *benchreport.
 	for _, n := range order {
 		sv.Subscribers = append(sv.Subscribers, *byName[n])
 	}
+}
+
+// hopeless reports whether, after a while, every subscriber still behind
+// is too slow to catch up within the rest of the warm-up (a backfill of
+// hours): then waiting longer measures nothing more.
+func (s *suite) hopeless(subs map[string]*benchreport.CatchUp, elapsed time.Duration) bool {
+	if elapsed < 30*time.Second {
+		return false
+	}
+	left := (s.o.warmup - elapsed).Seconds()
+	for _, c := range subs {
+		if c.LagEnd == 0 {
+			continue
+		}
+		rate := float64(c.LagStart-c.LagEnd) / elapsed.Seconds()
+		if rate > 0 && float64(c.LagEnd)/rate < 3*left {
+			return false // it may still make it
+		}
+	}
+	return true
 }
 
 // token issues an admin token for the HTTP measurements.

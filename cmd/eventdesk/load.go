@@ -28,8 +28,8 @@ Generates a realistic helpdesk from a seed (titles and descriptions in a mix
 of calm, frustrated and angry wording, priorities, tags, requesters and
 agents, public comments and internal notes, assignments and status changes
 over simulated weeks) and feeds it to eventdesk through the same commands a
-user issues. The same --seed, --tickets, --start and --weeks always generate
-the same tickets.
+user issues. The same --seed, --tickets, --start, --weeks, --agents and
+--requesters always generate the same tickets (resume with the same flags).
 
 Two modes:
 
