@@ -276,7 +276,7 @@ var goBenches = []goBench{
 	{benchreport.StepReplay, "./sqlite/", "^BenchmarkReplay$", []string{"-benchtime", "2x"}, nil, 20 * time.Minute},
 	{benchreport.StepLag, "./sqlite/", "^BenchmarkProjectionLag$", []string{"-benchtime", "3000x"}, []string{"-benchtime", "300x"}, 10 * time.Minute},
 	{benchreport.StepListBench, "./sqlite/", "^BenchmarkListTickets$", []string{"-benchtime", "300x"}, nil, 20 * time.Minute},
-	{benchreport.StepHTTPCreate, "./httpapi/", "^BenchmarkCreateTicket$", []string{"-benchtime", "20000x", "-count", "2"}, []string{"-benchtime", "2000x"}, 20 * time.Minute},
+	{benchreport.StepHTTPCreate, "./httpapi/", "^(BenchmarkCreateTicket|BenchmarkCreateHandler)$", []string{"-benchtime", "20000x", "-count", "2"}, []string{"-benchtime", "2000x"}, 20 * time.Minute},
 	{benchreport.StepHTTPList, "./httpapi/", "^BenchmarkListTickets$", []string{"-benchtime", "2000x"}, nil, 30 * time.Minute},
 	{benchreport.StepWebList, "./web/", "^BenchmarkTicketListPage$", []string{"-benchtime", "300x"}, nil, 20 * time.Minute},
 	{benchreport.StepPGAppend, "./postgres/", "^BenchmarkAppend$", []string{"-benchtime", "5s", "-count", "2"}, []string{"-benchtime", "300x"}, 15 * time.Minute},

@@ -537,6 +537,16 @@ func (w *renderer) http() {
 			}
 		}
 		w.p("%s", t.String())
+		var rest []Bench
+		for _, b := range hb {
+			if !strings.HasPrefix(b.Name, "BenchmarkCreateTicket/") {
+				rest = append(rest, b)
+			}
+		}
+		if len(rest) > 0 {
+			w.p("\nThe create handler called directly, without network or load generator:\n\n")
+			w.benchTable(rest)
+		}
 	} else {
 		w.p("The `httpapi` benchmark: not measured (%s).\n", why)
 	}
