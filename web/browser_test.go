@@ -65,6 +65,16 @@ func TestBrowser(t *testing.T) {
 		ag.axe("ticket list")
 		ag.open("/tickets/new")
 		ag.axe("new ticket")
+		// Mistakes are said next to the fields, and what was typed stays.
+		ag.fill("#description", "It jams on every second page.")
+		ag.fill("#tags", "hardware, floor 3!")
+		if st := ag.submit(`form[action="/tickets"] button[type=submit]`); st != http.StatusUnprocessableEntity {
+			t.Fatalf("empty title: page status %d, want 422", st)
+		}
+		mustContain(t, ag.text("#title-error"), "Must not be empty.")
+		mustContain(t, ag.text("#tags-error"), "may contain only letters")
+		ag.screenshot("new-errors")
+		ag.axe("new ticket with errors")
 		ag.typeIn("#title", "Printer on floor 3 jams")
 		ag.fill("#description", "It jams on every second page.\nTried a new paper tray.")
 		ag.fill("#tags", "hardware, floor-3")
