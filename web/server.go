@@ -7,8 +7,9 @@
 // Handlers parse a request, call the application handlers (package app,
 // where every rule and all authorization live) and render a typed view
 // with html/template; templates, styles and scripts are embedded and
-// parsed once at startup. The package imports the root package, app, auth
-// and the standard library only.
+// parsed once at startup. The package imports the root package, app, auth,
+// webhook (the types of the webhook admin pages) and the standard library
+// only.
 //
 // Security: every text is escaped by html/template; cookie-authenticated
 // form posts carry a CSRF token bound to the session (an HMAC of the
