@@ -32,6 +32,7 @@ func (m *Main) newAPI() (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	sessions.Secure = m.Config.SecureCookies
 	metrics := httpapi.NewMetrics()
 	if err := m.addNotifyMetrics(metrics); err != nil {
 		return nil, fmt.Errorf("serve: %w", err)

@@ -16,6 +16,8 @@ const (
 	envData      = "EVENTDESK_DATA"
 	envLogFormat = "EVENTDESK_LOG_FORMAT"
 	envLogLevel  = "EVENTDESK_LOG_LEVEL"
+	// envSecureCookies marks every cookie Secure (see Config.SecureCookies).
+	envSecureCookies = "EVENTDESK_SECURE_COOKIES"
 )
 
 // Defaults.
@@ -43,6 +45,12 @@ type Config struct {
 	// DemoLogin lets anyone log in by name at /login (on by default: the
 	// embedded default is a demo; turn it off for real use).
 	DemoLogin bool
+	// SecureCookies marks the session and form cookies of the UI and the
+	// API Secure even on plain-HTTP requests: on behind a reverse proxy
+	// that terminates TLS, where serve itself only sees HTTP. Off by
+	// default, because browsers drop Secure cookies over plain HTTP and a
+	// local demo could then not sign in.
+	SecureCookies bool
 	// Store, if set, is a PostgreSQL URL: the store shared by several
 	// nodes instead of the SQLite store in DataDir (see scaleout.go).
 	Store string
@@ -67,6 +75,7 @@ func configFromEnv(getenv func(string) string) Config {
 	if v := getenv(envDemoLogin); v == "false" || v == "0" {
 		c.DemoLogin = false
 	}
+	c.SecureCookies = isTrue(getenv(envSecureCookies))
 	if v := getenv(envAddr); v != "" {
 		c.Addr = v
 	}

@@ -42,6 +42,7 @@ takes requests), GET /metrics (Prometheus).
 	cfg.notifyFlags(f)
 	cfg.logFlags(f)
 	f.BoolVar(&cfg.DemoLogin, "demo-login", cfg.DemoLogin, "let anyone log in by name (and pick a role) at /login (env "+envDemoLogin+")")
+	f.BoolVar(&cfg.SecureCookies, "secure-cookies", cfg.SecureCookies, "mark session and sign-in cookies Secure even over plain HTTP; turn on behind a proxy that terminates TLS (env "+envSecureCookies+")")
 	f.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "how long to wait for requests in flight when stopping")
 	if err := f.parse(args, io); err != nil {
 		return err

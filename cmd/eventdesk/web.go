@@ -35,7 +35,7 @@ func (m *Main) withUI(api http.Handler, a *app.App, sessions *auth.Sessions, key
 	}
 	ui, err := web.NewServer(web.Config{
 		App: a, Sessions: sessions, Dashboard: dash, Key: key, DemoLogin: m.Config.DemoLogin, Logger: m.Logger,
-		Notifications: m.notificationsApp(),
+		SecureCookies: m.Config.SecureCookies, Notifications: m.notificationsApp(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("serve: %w", err)
