@@ -90,6 +90,11 @@ func (c *checkpointer) run() {
 	defer close(c.done)
 	ctx := context.Background()
 	for range c.kick {
+		if c.finish.Load() {
+			// The writer has yet to finish: a pass now would take the
+			// checkpoint lock from under it and the WAL would not restart.
+			continue
+		}
 		c.passedAt.Store(c.frames.Load())
 		log, _, err := c.pass(ctx)
 		if err != nil {

@@ -45,11 +45,12 @@ func TestCheckpointRestartsWAL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	commits := db.Stats().Commits
-	// Each commit writes a few frames of 4 KiB: without restarts the WAL
-	// would hold them all.
-	if max := int64(4 * 64 * 4120); st.Size() > max {
-		t.Errorf("WAL is %d bytes after %d commits, want at most %d: it does not restart", st.Size(), commits, max)
+	written := db.ckpt.frames.Load()
+	t.Logf("WAL of %d bytes; %d frames written in %d commits, %d passes", st.Size(), written, db.Stats().Commits, db.ckpt.passes.Load())
+	// Without restarts the WAL would hold every frame written (4 KiB
+	// each); the file keeps the size of its longest cycle.
+	if frames := st.Size() / 4120; frames > written/2 {
+		t.Errorf("the WAL holds %d frames of the %d written: it does not restart", frames, written)
 	}
 	if db.ckpt.passes.Load() == 0 {
 		t.Error("no background checkpoint ran")
