@@ -17,6 +17,8 @@ type Dashboard struct {
 	FirstResponse, Resolution DurationSummary
 	// Backlog counts the tickets in each active status now.
 	Backlog map[Status]int
+	// Tone summarises the sentiment scores of the whole window.
+	Tone ToneSummary
 }
 
 // DashboardDay is one day of a Dashboard.
@@ -33,7 +35,41 @@ type DashboardDay struct {
 	// time from its creation to that answer; Resolution, for each ticket
 	// resolved that day, the time from its creation.
 	FirstResponse, Resolution DurationSummary
+	// Tone summarises the sentiment scores (ticket.sentiment_scored)
+	// recorded that day: the tone of the texts scored that day.
+	Tone ToneSummary
 }
+
+// ToneSummary describes a set of sentiment scores (compound scores in
+// [-1, 1], see SentimentScore).
+type ToneSummary struct {
+	// Count is the number of texts scored.
+	Count int
+	// Sum is the total of their scores, each rounded to ToneScale.
+	Sum float64
+	// Negative counts the strongly negative ones: scores at or below
+	// NegativeTone.
+	Negative int
+}
+
+// Average returns the mean score; ok is false when nothing was scored.
+func (s ToneSummary) Average() (avg float64, ok bool) {
+	if s.Count == 0 {
+		return 0, false
+	}
+	return s.Sum / float64(s.Count), true
+}
+
+// NegativeTone is the score at or below which a text counts as strongly
+// negative on the dashboard: an unhappy customer, not a neutral
+// complaint about a fault.
+const NegativeTone = -0.5
+
+// ToneScale is the resolution of the scores summed in a ToneSummary: the
+// read models add them up as integers in units of ToneScale (four
+// decimals, as VADER's reference implementation reports them), so that a
+// sum never depends on the order of additions.
+const ToneScale = 1e-4
 
 // DurationSummary describes a set of durations.
 type DurationSummary struct {

@@ -35,9 +35,20 @@ const DashboardName = "dashboard"
 //	d:<day>:s:<status>       net change that day of tickets in an active status
 //	d:<day>:frt:<bucket>     first responses that day, by time since creation
 //	d:<day>:ttr:<bucket>     resolutions that day, by time since creation
+//	d:<day>:tone:n           texts whose sentiment was scored that day
+//	d:<day>:tone:sum         the sum of their scores, in ToneUnits
+//	d:<day>:tone:neg         those scored at or below eventdesk.NegativeTone
 //
 // A bucket is 0 for under a minute, else 1+⌊8·log₂(seconds/60)⌋: eight
 // buckets per doubling.
+//
+// A score counts on the day of its ticket.sentiment_scored event, which
+// the scorer records within moments of the text; a scorer that backfills
+// old tickets counts them on the day it scores them. Dashboards projected
+// before the tone counters existed are brought up to date by a migration
+// of each adapter: SQLite empties dashboard.db so that it is rebuilt from
+// position 0; PostgreSQL counts the scores up to the checkpoint in SQL
+// (see ToneUnits).
 type Dashboard struct{}
 
 // Slim returns what the dashboard keeps of a ticket: its identity, status,
@@ -100,6 +111,17 @@ func (Dashboard) Apply(ctx context.Context, tx eventdesk.ProjectionTx, e eventde
 	if old.FirstResponseAt.IsZero() && !t.FirstResponseAt.IsZero() {
 		errs = append(errs, add("d:"+day+":frt:"+strconv.Itoa(Bucket(t.FirstResponseAt.Sub(t.CreatedAt))), 1))
 	}
+	if e.Type == eventdesk.TypeSentimentScored {
+		p, err := eventdesk.Decode(e)
+		if err != nil {
+			return fmt.Errorf("projection: dashboard: event %s: %w", e.ID, err)
+		}
+		score := p.(eventdesk.SentimentScored).Score
+		errs = append(errs, add("d:"+day+":tone:n", 1), add("d:"+day+":tone:sum", ToneUnits(score)))
+		if score <= eventdesk.NegativeTone {
+			errs = append(errs, add("d:"+day+":tone:neg", 1))
+		}
+	}
 	for _, err := range errs {
 		if err != nil {
 			return err
@@ -119,6 +141,17 @@ func (p Dashboard) ApplyAll(ctx context.Context, tx eventdesk.ProjectionTx, even
 }
 
 func dayKey(t time.Time) string { return t.UTC().Format(time.DateOnly) }
+
+// toneUnitsPerScore is 1/eventdesk.ToneScale, exactly.
+const toneUnitsPerScore = 1 / eventdesk.ToneScale
+
+// ToneUnits returns a sentiment score as the integer the d:<day>:tone:sum
+// counter adds: ⌊score·10⁴ + ½⌋, in IEEE double arithmetic. The PostgreSQL
+// migration that backfills the counters computes exactly this in SQL
+// (float8), so keep the two in step.
+func ToneUnits(score float64) int64 {
+	return int64(math.Floor(score*toneUnitsPerScore + 0.5))
+}
 
 // bucketsPerDoubling sets the histogram's resolution.
 const bucketsPerDoubling = 8
@@ -167,6 +200,8 @@ func BuildDashboard(counters map[string]int64, from, to time.Time) (eventdesk.Da
 		created, resolved int
 		delta             map[eventdesk.Status]int
 		frt, ttr          map[int]int
+		tones, toneNeg    int
+		toneSum           int64
 	}
 	acc := make([]dayAcc, n)
 	for i := range acc {
@@ -200,6 +235,12 @@ func BuildDashboard(counters map[string]int64, from, to time.Time) (eventdesk.Da
 			a.created += int(v)
 		case metric == "resolved":
 			a.resolved += int(v)
+		case metric == "tone:n":
+			a.tones += int(v)
+		case metric == "tone:sum":
+			a.toneSum += v
+		case metric == "tone:neg":
+			a.toneNeg += int(v)
 		case strings.HasPrefix(metric, "s:"):
 			a.delta[eventdesk.Status(metric[2:])] += int(v)
 		case strings.HasPrefix(metric, "frt:"), strings.HasPrefix(metric, "ttr:"):
@@ -223,13 +264,17 @@ func BuildDashboard(counters map[string]int64, from, to time.Time) (eventdesk.Da
 		level[s] = now[s] - after[s]
 	}
 	allFRT, allTTR := map[int]int{}, map[int]int{}
+	var tones, toneNeg int
+	var toneSum int64
 	for i := n - 1; i >= 0; i-- {
 		a := acc[i]
 		day := eventdesk.DashboardDay{
 			Day: from.AddDate(0, 0, i), Created: a.created, Resolved: a.resolved,
 			Backlog:       make(map[eventdesk.Status]int, len(eventdesk.ActiveStatuses)),
 			FirstResponse: summarize(a.frt), Resolution: summarize(a.ttr),
+			Tone: toneSummary(a.tones, a.toneSum, a.toneNeg),
 		}
+		tones, toneSum, toneNeg = tones+a.tones, toneSum+a.toneSum, toneNeg+a.toneNeg
 		for _, s := range eventdesk.ActiveStatuses {
 			day.Backlog[s] = max(level[s], 0)
 			level[s] -= a.delta[s]
@@ -243,7 +288,12 @@ func BuildDashboard(counters map[string]int64, from, to time.Time) (eventdesk.Da
 		d.Days[i] = day
 	}
 	d.FirstResponse, d.Resolution = summarize(allFRT), summarize(allTTR)
+	d.Tone = toneSummary(tones, toneSum, toneNeg)
 	return d, nil
+}
+
+func toneSummary(n int, units int64, negative int) eventdesk.ToneSummary {
+	return eventdesk.ToneSummary{Count: n, Sum: float64(units) / toneUnitsPerScore, Negative: negative}
 }
 
 // summarize estimates the median and 90th percentile of a histogram,

@@ -181,3 +181,74 @@ func TestBucket(t *testing.T) {
 		}
 	}
 }
+
+// TestDashboardTone: sentiment scores count on the day they were
+// recorded: how many, their sum (to four decimals), and how many were
+// strongly negative (at or below -0.5, the boundary included); a
+// redelivered score counts once.
+func TestDashboardTone(t *testing.T) {
+	ctx := context.Background()
+	tx := newMemTx()
+	p := projection.Dashboard{}
+	apply := func(e eventdesk.Event) {
+		t.Helper()
+		if err := p.Apply(ctx, tx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := &history{id: "0195a000-0000-7000-8000-0000000000a1"}
+	created := a.add(t, eventdesk.TicketCreated{Title: "Still broken!!", Priority: "normal", Requester: "rita", Tags: []string{}}, day0, "rita")
+	apply(created)
+	score := func(at time.Time, s float64) eventdesk.Event {
+		e := a.add(t, eventdesk.SentimentScored{SourceEventID: created.ID, Score: s, Label: "x"}, at, "policy:sentiment")
+		apply(e)
+		return e
+	}
+	first := score(day0.Add(time.Second), -0.81234)
+	score(day0.Add(time.Hour), 0.30006)
+	score(day0.Add(25*time.Hour), -0.5)
+	score(day0.Add(26*time.Hour), -0.49995)
+	apply(first) // redelivered
+
+	d, err := projection.BuildDashboard(tx.counters, day0.AddDate(0, 0, -1), day0.AddDate(0, 0, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []eventdesk.ToneSummary{
+		{},
+		{Count: 2, Sum: -0.5122, Negative: 1},
+		{Count: 2, Sum: -0.9999, Negative: 1},
+	}
+	for i, w := range want {
+		if got := d.Days[i].Tone; got != w {
+			t.Errorf("day %d: tone %+v, want %+v", i, got, w)
+		}
+	}
+	if got := d.Tone; got != (eventdesk.ToneSummary{Count: 4, Sum: -1.5121, Negative: 2}) {
+		t.Errorf("window tone: %+v", got)
+	}
+	if avg, ok := d.Days[1].Tone.Average(); !ok || avg != -0.2561 {
+		t.Errorf("average of day 0 = %v, %t", avg, ok)
+	}
+	if _, ok := d.Days[0].Tone.Average(); ok {
+		t.Error("a day without scores has an average")
+	}
+	// Scores leave the rest of the dashboard alone.
+	if g := d.Days[1]; g.Created != 1 || g.Backlog["new"] != 1 || g.FirstResponse.Count != 0 {
+		t.Errorf("day 0: %+v", g)
+	}
+}
+
+func TestToneUnits(t *testing.T) {
+	for _, c := range []struct {
+		score float64
+		want  int64
+	}{
+		{0, 0}, {1, 10000}, {-1, -10000}, {0.12344, 1234}, {-0.12346, -1235},
+		{0.00005, 1}, {-0.00005, 0}, {-0.5, -5000}, {0.6249, 6249},
+	} {
+		if got := projection.ToneUnits(c.score); got != c.want {
+			t.Errorf("ToneUnits(%v) = %d, want %d", c.score, got, c.want)
+		}
+	}
+}

@@ -25,6 +25,7 @@ func RunDashboard(t *testing.T, open OpenDashboard) {
 	t.Run("MatchesTheProjection", func(t *testing.T) { dashMatches(t, open) })
 	t.Run("FailedBatchWritesNothing", func(t *testing.T) { dashAtomic(t, open) })
 	t.Run("InvalidWindow", func(t *testing.T) { dashInvalid(t, open) })
+	t.Run("TonePerDay", func(t *testing.T) { dashTone(t, open) })
 }
 
 // dashMemTx is the oracle: the projection over plain maps.
@@ -49,9 +50,11 @@ func (m *dashMemTx) AddCount(_ context.Context, c string, d int64) error {
 }
 
 // dashHistory generates a few weeks of helpdesk traffic: n tickets opened
-// over 20 days, answered, moved on, some reopened.
+// over 20 days, answered, moved on, some reopened, most texts scored for
+// sentiment.
 func dashHistory(n int) []eventdesk.Event {
 	rng := rand.New(rand.NewPCG(7, 11))
+	scores := rand.New(rand.NewPCG(13, 17)) // apart, so the traffic stays as it was
 	start := time.Date(2025, 2, 1, 8, 0, 0, 0, time.UTC)
 	type tk struct {
 		id      string
@@ -69,20 +72,38 @@ func dashHistory(n int) []eventdesk.Event {
 			Metadata: eventdesk.Metadata{Actor: actor}, RecordedAt: eventdesk.NormalizeTime(t.at),
 		})
 	}
+	// score records, a few seconds later, the tone of the text just
+	// emitted, as the sentiment scorer does (most of the time).
+	score := func(t *tk) {
+		if scores.IntN(5) == 0 {
+			return
+		}
+		source := log[len(log)-1].ID
+		at := t.at
+		t.at = t.at.Add(time.Duration(1+scores.IntN(30)) * time.Second)
+		emit(t, eventdesk.SentimentScored{SourceEventID: source, Score: 2*scores.Float64() - 1, Label: "x"}, "policy:sentiment")
+		t.at = at
+	}
 	tickets := make([]*tk, n)
 	for i := range tickets {
 		t := &tk{id: fmt.Sprintf("0198%04x-0000-7000-8000-%012x", i, i), at: start.Add(time.Duration(rng.IntN(20*24*60)) * time.Minute)}
 		tickets[i] = t
 		emit(t, eventdesk.TicketCreated{Title: "t", Priority: eventdesk.PriorityNormal, Requester: "user", Tags: []string{}}, "user")
+		score(t)
 	}
 	for round := 0; round < 6; round++ {
 		for _, t := range tickets {
 			t.at = t.at.Add(time.Duration(1+rng.IntN(3000)) * time.Minute)
 			switch rng.IntN(4) {
 			case 0:
-				emit(t, eventdesk.TicketCommented{CommentID: fmt.Sprint(len(log)), Author: "agent", Body: "hi", Internal: rng.IntN(3) == 0}, "agent")
+				internal := rng.IntN(3) == 0
+				emit(t, eventdesk.TicketCommented{CommentID: fmt.Sprint(len(log)), Author: "agent", Body: "hi", Internal: internal}, "agent")
+				if !internal {
+					score(t)
+				}
 			case 1:
 				emit(t, eventdesk.TicketCommented{CommentID: fmt.Sprint(len(log)), Author: "user", Body: "hi"}, "user")
+				score(t)
 			default:
 				next := t.status
 				if next == "" {
@@ -176,6 +197,15 @@ func dashMatches(t *testing.T, open OpenDashboard) {
 	if created != 300 || resolved == 0 || answered == 0 || d.Resolution.Median == 0 {
 		t.Errorf("dashboard: created %d, resolved %d, answered %d, median resolution %s", created, resolved, answered, d.Resolution.Median)
 	}
+	var scored int
+	for _, e := range log {
+		if e.Type == eventdesk.TypeSentimentScored {
+			scored++
+		}
+	}
+	if d.Tone.Count != scored || scored < 300 || d.Tone.Negative == 0 {
+		t.Errorf("dashboard tone: %+v; %d scores in the log", d.Tone, scored)
+	}
 }
 
 func dashAtomic(t *testing.T, open OpenDashboard) {
@@ -241,5 +271,80 @@ func dashInvalid(t *testing.T, open OpenDashboard) {
 	}
 	if len(d.Days) != eventdesk.MaxDashboardDays || d.Days[0].Backlog == nil {
 		t.Errorf("empty dashboard: %d days", len(d.Days))
+	}
+}
+
+// dashTone checks the tone counters against figures worked out by hand:
+// scores count on the UTC day they were recorded, their sum is kept to
+// four decimals, -0.5 itself is strongly negative, and a score delivered
+// twice (in a later batch) counts once.
+func dashTone(t *testing.T, open OpenDashboard) {
+	ctx := projCtx(t)
+	ps, dr := open(t)
+	day := time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
+	var log []eventdesk.Event
+	versions := map[string]int64{}
+	emit := func(ticket string, at time.Time, p eventdesk.Payload) eventdesk.Event {
+		typ, schema, data, err := eventdesk.Encode(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		versions[ticket]++
+		e := eventdesk.Event{
+			ID: fmt.Sprintf("0197ffff-0000-7000-8000-%012x", len(log)+1), Stream: eventdesk.TicketStream(ticket),
+			Version: versions[ticket], Position: int64(len(log) + 1), Type: typ, Schema: schema, Data: data,
+			Metadata: eventdesk.Metadata{Actor: "policy:sentiment"}, RecordedAt: eventdesk.NormalizeTime(at),
+		}
+		log = append(log, e)
+		return e
+	}
+	a, b := "0198ffff-0000-7000-8000-00000000000a", "0198ffff-0000-7000-8000-00000000000b"
+	src := emit(a, day.Add(9*time.Hour), eventdesk.TicketCreated{Title: "Still broken!!", Priority: eventdesk.PriorityNormal, Requester: "rita", Tags: []string{}})
+	scoreOf := func(ticket string, at time.Time, s float64) eventdesk.Event {
+		return emit(ticket, at, eventdesk.SentimentScored{SourceEventID: src.ID, Score: s, Label: "x"})
+	}
+	scoreOf(a, day.Add(9*time.Hour+time.Second), -0.91236)
+	emit(b, day.Add(23*time.Hour), eventdesk.TicketCreated{Title: "Thanks", Priority: eventdesk.PriorityLow, Requester: "sam", Tags: []string{}})
+	scoreOf(b, day.Add(23*time.Hour+59*time.Minute+59*time.Second), 0.6249)
+	dup := scoreOf(b, day.Add(24*time.Hour), -0.5) // the next day, UTC
+	scoreOf(a, day.Add(30*time.Hour), -0.49994)
+	scoreOf(a, day.Add(31*time.Hour), 0)
+	if err := dashProject(ctx, ps, log[:4]); err != nil {
+		t.Fatal(err)
+	}
+	if err := dashProject(ctx, ps, log[4:]); err != nil {
+		t.Fatal(err)
+	}
+	if err := dashProject(ctx, ps, []eventdesk.Event{dup}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := dr.Dashboard(ctx, day.AddDate(0, 0, -1), day.AddDate(0, 0, 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []eventdesk.ToneSummary{
+		{},
+		{Count: 2, Sum: -0.2875, Negative: 1},
+		{Count: 3, Sum: -0.9999, Negative: 1},
+		{},
+	}
+	for i, w := range want {
+		if g := got.Days[i].Tone; g != w {
+			t.Errorf("%s: tone %+v, want %+v", got.Days[i].Day.Format(time.DateOnly), g, w)
+		}
+	}
+	if got.Tone != (eventdesk.ToneSummary{Count: 5, Sum: -1.2874, Negative: 2}) {
+		t.Errorf("tone of the window: %+v", got.Tone)
+	}
+	if avg, ok := got.Days[2].Tone.Average(); !ok || avg != -0.3333 {
+		t.Errorf("average of %s = %v, %t; want -0.3333", got.Days[2].Day.Format(time.DateOnly), avg, ok)
+	}
+	// A window that starts on the second day leaves the first one out.
+	got, err = dr.Dashboard(ctx, day.AddDate(0, 0, 1), day.AddDate(0, 0, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Tone != want[2] || got.Days[0].Tone != want[2] {
+		t.Errorf("tone of the second day alone: %+v", got.Tone)
 	}
 }
