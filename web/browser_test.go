@@ -373,8 +373,13 @@ func TestBrowser(t *testing.T) {
 		a := b.tab(t, e.URL, "alice")
 		a.signin("alice", "agent")
 		a.open("/dashboard")
-		if n := evaluate[int](a, `[...document.querySelectorAll("svg.chart-svg")].filter(s => s.getClientRects().length).length`); n != 3 {
-			t.Errorf("%d charts shown, want 3", n)
+		if n := evaluate[int](a, `[...document.querySelectorAll("svg.chart-svg")].filter(s => s.getClientRects().length).length`); n != 4 {
+			t.Errorf("%d charts shown, want 4", n)
+		}
+		// The seeded texts were scored: the tone chart has a line and
+		// bars of strongly negative texts.
+		if n := evaluate[int](a, `document.querySelectorAll("#chart-tone-d ~ path.line.s-tone, #chart-tone-d ~ rect.bar.s-neg").length`); n < 5 {
+			t.Errorf("the tone chart draws only %d shapes", n)
 		}
 		if n := evaluate[int](a, `document.querySelectorAll("svg.chart-svg path.area, svg.chart-svg rect.bar, svg.chart-svg path.line").length`); n < 30 {
 			t.Errorf("the charts draw only %d shapes", n)

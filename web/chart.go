@@ -19,12 +19,15 @@ type chart struct {
 	Width, Height int
 	Plot          rect
 	YTicks        []tick
-	XTicks        []tick
-	Areas         []shape
-	Lines         []shape
-	Bars          []bar
-	Points        []point
-	Legend        []legendItem
+	// Y2Ticks label a second scale on the right of the plot (for the
+	// series the legend says use it).
+	Y2Ticks []tick
+	XTicks  []tick
+	Areas   []shape
+	Lines   []shape
+	Bars    []bar
+	Points  []point
+	Legend  []legendItem
 	// YLabel names the unit of the y axis.
 	YLabel string
 	Empty  bool
@@ -271,4 +274,85 @@ func durationChart(c chart, days []time.Time, ss []series) chart {
 		c.Legend = append(c.Legend, legendItem{Class: s.Class, Label: s.Label})
 	}
 	return c
+}
+
+// toneChart draws the average sentiment score of each day as a line on a
+// fixed scale from -1 to +1 (left), over bars of the texts scored strongly
+// negative that day on a count scale (right) whose steps meet the same
+// grid lines. Days without a score leave a gap in the line.
+func toneChart(c chart, days []time.Time, avg, scored, negative []float64) chart {
+	n := len(days)
+	c.Plot.W -= 40 // room for the right scale
+	p := c.Plot
+	slot := p.W / float64(n)
+	x := func(i int) float64 { return p.X + slot*(float64(i)+0.5) }
+	yScore := func(v float64) float64 { return p.Bottom() - p.H*(v+1)/2 }
+	for _, v := range []float64{-1, -0.5, 0, 0.5, 1} {
+		c.YTicks = append(c.YTicks, tick{Pos: yScore(v), Label: signed(v, 1)})
+	}
+	peak := 0.0
+	for _, v := range negative {
+		peak = max(peak, v)
+	}
+	step := countStep(peak / 4)
+	top := 4 * step
+	yCount := func(v float64) float64 { return p.Bottom() - p.H*v/top }
+	for k := range 5 {
+		v := step * float64(k)
+		c.Y2Ticks = append(c.Y2Ticks, tick{Pos: yCount(v), Label: strconv.FormatFloat(v, 'f', -1, 64)})
+	}
+	c.XTicks = dayTicks(c, days, x)
+	bw := math.Max(1, slot*0.6)
+	var line strings.Builder
+	pen := false
+	for i := range n {
+		label := days[i].Format("Mon 2 Jan")
+		if negative[i] > 0 {
+			c.Bars = append(c.Bars, bar{X: x(i) - bw/2, Y: yCount(negative[i]), W: bw, H: p.Bottom() - yCount(negative[i]), Class: "s-neg",
+				Title: fmt.Sprintf("%s: %d of %s strongly negative", label, int(negative[i]), plural(int(scored[i]), "text", "texts"))})
+		}
+		if math.IsNaN(avg[i]) {
+			pen = false
+			continue
+		}
+		cmd := "L"
+		if !pen {
+			cmd = "M"
+		}
+		fmt.Fprintf(&line, "%s%s %s ", cmd, f(x(i)), f(yScore(avg[i])))
+		pen = true
+		c.Points = append(c.Points, point{X: x(i), Y: yScore(avg[i]), Class: "s-tone",
+			Title: fmt.Sprintf("%s: average score %s over %s", label, signed(avg[i], 2), plural(int(scored[i]), "text", "texts"))})
+	}
+	if line.Len() > 0 {
+		c.Lines = append(c.Lines, shape{D: strings.TrimSpace(line.String()), Class: "s-tone"})
+	}
+	c.Legend = []legendItem{{Class: "s-tone", Label: "Average score (left scale)"}, {Class: "s-neg", Label: "Strongly negative texts (right scale)"}}
+	c.Empty = line.Len() == 0
+	return c
+}
+
+// countStep returns the smallest step of 1, 2, 3 or 5 × 10ⁿ (at least 1)
+// that is at least v.
+func countStep(v float64) float64 {
+	for mag := 1.0; ; mag *= 10 {
+		for _, m := range []float64{1, 2, 3, 5} {
+			if m*mag >= v {
+				return m * mag
+			}
+		}
+	}
+}
+
+// signed formats a score with its sign, as the ticket page does
+// ("+0.40"); a score that rounds to zero has none.
+func signed(v float64, decimals int) string {
+	abs := strconv.FormatFloat(math.Abs(v), 'f', decimals, 64)
+	if strings.Trim(abs, "0.") == "" {
+		return abs
+	}
+	if v < 0 {
+		return "-" + abs
+	}
+	return "+" + abs
 }

@@ -26,10 +26,14 @@ type dashboardView struct {
 	Resolved     int
 	FirstResponse,
 	Resolution eventdesk.DurationSummary
+	// Tone summarises the sentiment scores of the period; ToneAverage is
+	// its average, formatted ("" when nothing was scored).
+	Tone        eventdesk.ToneSummary
+	ToneAverage string
 	// The backlog is drawn twice: across the page on wide screens, in a
 	// column on narrow ones (CSS shows one).
-	BacklogWide, BacklogChart, FlowChart, TimesChart chart
-	Table                                            []dayRow
+	BacklogWide, BacklogChart, FlowChart, TimesChart, ToneChart chart
+	Table                                                       []dayRow
 }
 
 type backlogCard struct {
@@ -45,6 +49,11 @@ type dayRow struct {
 	Created, Resolved           int
 	FirstResponse, Resolution   time.Duration
 	FirstResponses, Resolutions int
+	// Scored counts the texts whose tone was measured, ToneAverage is
+	// their average score (formatted, "" for none), Negative counts the
+	// strongly negative ones.
+	Scored, Negative int
+	ToneAverage      string
 }
 
 var dashboardWindows = []int{7, 30, 90}
@@ -87,6 +96,7 @@ func (s *Server) showDashboard(w http.ResponseWriter, r *http.Request) {
 	created, resolved := make([]float64, n), make([]float64, n)
 	backlog := map[eventdesk.Status][]float64{}
 	frt, ttr := make([]float64, n), make([]float64, n)
+	toneAvg, scored, negative := make([]float64, n), make([]float64, n), make([]float64, n)
 	for i, day := range d.Days {
 		days[i] = day.Day
 		created[i], resolved[i] = float64(day.Created), float64(day.Resolved)
@@ -96,12 +106,18 @@ func (s *Server) showDashboard(w http.ResponseWriter, r *http.Request) {
 			backlog[st] = append(backlog[st], float64(day.Backlog[st]))
 		}
 		frt[i], ttr[i] = seconds(day.FirstResponse), seconds(day.Resolution)
+		toneAvg[i], scored[i], negative[i] = math.NaN(), float64(day.Tone.Count), float64(day.Tone.Negative)
+		if avg, ok := day.Tone.Average(); ok {
+			toneAvg[i] = avg
+		}
 		v.Table = append(v.Table, dayRow{
 			Day: day.Day, New: day.Backlog[eventdesk.StatusNew], Open: day.Backlog[eventdesk.StatusOpen], Pending: day.Backlog[eventdesk.StatusPending],
 			Created: day.Created, Resolved: day.Resolved, FirstResponse: day.FirstResponse.Median, Resolution: day.Resolution.Median,
 			FirstResponses: day.FirstResponse.Count, Resolutions: day.Resolution.Count,
+			Scored: day.Tone.Count, Negative: day.Tone.Negative, ToneAverage: averageTone(day.Tone),
 		})
 	}
+	v.Tone, v.ToneAverage = d.Tone, averageTone(d.Tone)
 	span := d.From.Format("2 Jan") + " to " + d.To.Format("2 Jan 2006")
 	var bs []series
 	for _, st := range eventdesk.ActiveStatuses {
@@ -116,11 +132,26 @@ func (s *Server) showDashboard(w http.ResponseWriter, r *http.Request) {
 	v.TimesChart = durationChart(newChart("chart-times", "Median time to first response and to resolution",
 		"Median time from opening to the first public reply by the team, and to resolution, for the tickets answered or resolved on each day; logarithmic scale, "+span+"."), days,
 		[]series{{Label: "First response", Class: "s-frt", Values: frt}, {Label: "Resolution", Class: "s-ttr", Values: ttr}})
+	toneDesc := "Average sentiment score, from -1 (very negative) to +1 (very positive), of the ticket descriptions and public comments scored on each day (line, left scale), and how many of them were strongly negative, at " +
+		signed(eventdesk.NegativeTone, 1) + " or below (bars, right scale), " + span + "."
+	if v.Tone.Count > 0 {
+		toneDesc += " Over the period: " + plural(v.Tone.Count, "text", "texts") + ", average " + v.ToneAverage + ", " + strconv.Itoa(v.Tone.Negative) + " strongly negative."
+	}
+	v.ToneChart = toneChart(newChart("chart-tone", "Customer tone per day", toneDesc), days, toneAvg, scored, negative)
 	// The table lists the newest day first, like the rest of the UI.
 	for i, j := 0, len(v.Table)-1; i < j; i, j = i+1, j-1 {
 		v.Table[i], v.Table[j] = v.Table[j], v.Table[i]
 	}
 	s.render(w, r, http.StatusOK, "dashboard", v)
+}
+
+// averageTone formats the average score of s, "" when nothing was scored.
+func averageTone(s eventdesk.ToneSummary) string {
+	avg, ok := s.Average()
+	if !ok {
+		return ""
+	}
+	return signed(avg, 2)
 }
 
 // seconds returns the median of a day in seconds, NaN when there is none

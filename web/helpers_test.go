@@ -35,6 +35,7 @@ type env struct {
 	URL   string
 	App   *app.App
 	DB    *sqlite.DB
+	Dash  *sqlite.DashboardStore
 	Web   *web.Server
 	Clock *testClock
 }
@@ -148,7 +149,7 @@ func newEnv(tb testing.TB, opts ...func(*envOptions)) *env {
 			tb.Error(err)
 		}
 	})
-	return &env{URL: srv.URL, App: a, DB: db, Web: ws, Clock: clock}
+	return &env{URL: srv.URL, App: a, DB: db, Dash: dash, Web: ws, Clock: clock}
 }
 
 // client is a browser without JavaScript: cookies, forms, no redirects
