@@ -322,7 +322,11 @@ func (h *UpdateTicketHandler) Handle(ctx context.Context, cmd UpdateTicket) (Tic
 			return TicketResult{}, err
 		}
 		res, err := d.append(ctx, eventdesk.TicketStream(t.ID), eventdesk.ExactVersion(t.Version), events)
-		if errors.Is(err, eventdesk.ErrWrongExpectedVersion) && cmd.ExpectedVersion == 0 {
+		if errors.Is(err, eventdesk.ErrWrongExpectedVersion) {
+			// Another writer came first: decide again on the new state.
+			// With an ExpectedVersion, the reload checks it again, so a
+			// score recorded meanwhile (an annotation) does not fail it
+			// and any other change does.
 			if attempt < maxRetries {
 				continue
 			}
@@ -418,7 +422,8 @@ func (h *AddCommentHandler) Handle(ctx context.Context, cmd AddComment) (Comment
 			c, _ := findComment(t, dup.FirstEventID)
 			return CommentResult{TicketResult: TicketResult{Ticket: visible(a, t), Position: dup.Result.Position, Replayed: true}, Comment: c}, nil
 		}
-		if errors.Is(err, eventdesk.ErrWrongExpectedVersion) && cmd.ExpectedVersion == 0 {
+		if errors.Is(err, eventdesk.ErrWrongExpectedVersion) {
+			// As in UpdateTicket: the reload checks ExpectedVersion again.
 			if attempt < maxRetries {
 				continue
 			}
