@@ -180,3 +180,78 @@ func compactPlain(data []byte) bool {
 	}
 	return true
 }
+
+// metadataKeys are the keys of eventdesk.Metadata in the order
+// appendMetadata writes them.
+var metadataKeys = [...]string{"actor", "correlationId", "causationId", "idempotencyKey", "requestHash", "traceparent"}
+
+// decodeMetadata decodes stored metadata JSON into m (which must be
+// zero): by hand when the bytes have the shape appendMetadata writes,
+// with json.Unmarshal otherwise.
+func decodeMetadata(b []byte, m *eventdesk.Metadata) error {
+	if fastMetadata(b, m) {
+		return nil
+	}
+	*m = eventdesk.Metadata{}
+	return json.Unmarshal(b, m)
+}
+
+// fastMetadata decodes b if it is an object of known keys in
+// appendMetadata's order, without white space, whose values are plain
+// strings (no escapes, valid UTF-8): then json.Unmarshal would give the
+// same. It reports false, leaving m in any state, otherwise.
+func fastMetadata(b []byte, m *eventdesk.Metadata) bool {
+	if len(b) < 2 || b[0] != '{' || b[len(b)-1] != '}' {
+		return false
+	}
+	fields := [...]*string{&m.Actor, &m.CorrelationID, &m.CausationID, &m.IdempotencyKey, &m.RequestHash, &m.TraceParent}
+	rest := b[1 : len(b)-1]
+	next := 0
+	for len(rest) > 0 {
+		if next > 0 {
+			if rest[0] != ',' {
+				return false
+			}
+			rest = rest[1:]
+		}
+		key, r, ok := plainString(rest)
+		if !ok || len(r) == 0 || r[0] != ':' {
+			return false
+		}
+		i := next
+		for i < len(metadataKeys) && metadataKeys[i] != string(key) {
+			i++
+		}
+		if i == len(metadataKeys) {
+			return false // unknown, repeated or out of order: encoding/json decides
+		}
+		v, r, ok := plainString(r[1:])
+		if !ok {
+			return false
+		}
+		*fields[i] = string(v)
+		next, rest = i+1, r
+	}
+	return true
+}
+
+// plainString parses a JSON string without escapes or control characters
+// at the start of b, holding valid UTF-8: its contents and what follows.
+func plainString(b []byte) (s, rest []byte, ok bool) {
+	if len(b) == 0 || b[0] != '"' {
+		return nil, nil, false
+	}
+	ascii := true
+	for i := 1; i < len(b); i++ {
+		switch c := b[i]; {
+		case c == '"':
+			s = b[1:i]
+			return s, b[i+1:], ascii || utf8.Valid(s)
+		case c == '\\' || c < 0x20:
+			return nil, nil, false
+		case c >= utf8.RuneSelf:
+			ascii = false
+		}
+	}
+	return nil, nil, false
+}

@@ -123,3 +123,56 @@ func FuzzCanonical(f *testing.F) {
 		checkCanonical(t, e, actor)
 	})
 }
+
+// TestDecodeMetadataMatchesEncodingJSON checks the hand decoder against
+// json.Unmarshal, on what the store writes and on anything else.
+func TestDecodeMetadataMatchesEncodingJSON(t *testing.T) {
+	check := func(b []byte) {
+		t.Helper()
+		var want eventdesk.Metadata
+		wantErr := json.Unmarshal(b, &want)
+		var got eventdesk.Metadata
+		err := decodeMetadata(b, &got)
+		if (err != nil) != (wantErr != nil) || err == nil && got != want {
+			t.Fatalf("decodeMetadata(%s) = %+v, %v; json.Unmarshal: %+v, %v", b, got, err, want, wantErr)
+		}
+	}
+	for _, s := range []string{
+		`{}`, `{"actor":"a"}`, `{"actor":"a","traceparent":"t"}`, `{"traceparent":"t","actor":"a"}`, `{"actor":"a","actor":"b"}`,
+		`{"Actor":"a"}`, `{"actor":"a\"b"}`, `{"actor":"a\u00e9"}`, `{"actor":"é"}`, `{"actor":"bad` + "\xff" + `"}`, `{ "actor":"a"}`,
+		`{"actor":1}`, `{"actor":null}`, `{"other":"x"}`, `{"actor":"a",}`, `{"actor":"a"`, `[]`, `null`, `{"actor":"a"}x`, `{"actor":"<&>"}`,
+		`{"actor":"a","correlationId":"c","causationId":"d","idempotencyKey":"k","requestHash":"h","traceparent":"t"}`,
+	} {
+		check([]byte(s))
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	alphabet := []string{"a", "Z", " ", "é", "<", `"`, `\`, "\n", "\u2028", "\xff"}
+	str := func() string {
+		var b []byte
+		for range rng.IntN(5) {
+			b = append(b, alphabet[rng.IntN(len(alphabet))]...)
+		}
+		return string(b)
+	}
+	for range 3000 {
+		m := eventdesk.Metadata{Actor: str(), CorrelationID: str(), CausationID: str(), IdempotencyKey: str(), RequestHash: str(), TraceParent: str()}
+		b, err := encodeMetadata(&m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		check(b)
+	}
+}
+
+func FuzzDecodeMetadata(f *testing.F) {
+	f.Add([]byte(`{"actor":"alice","correlationId":"c"}`))
+	f.Add([]byte(`{"actor":"a","actor":"b"}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var want, got eventdesk.Metadata
+		wantErr := json.Unmarshal(b, &want)
+		err := decodeMetadata(b, &got)
+		if (err != nil) != (wantErr != nil) || err == nil && got != want {
+			t.Fatalf("decodeMetadata(%q) = %+v, %v; json.Unmarshal: %+v, %v", b, got, err, want, wantErr)
+		}
+	})
+}

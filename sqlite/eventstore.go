@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"iter"
@@ -259,7 +258,7 @@ func scanEvent(rows *sql.Rows) (eventdesk.Event, error) {
 	}
 	e.Data = data
 	e.RecordedAt = time.UnixMicro(at).UTC()
-	if err := json.Unmarshal(meta, &e.Metadata); err != nil {
+	if err := decodeMetadata(meta, &e.Metadata); err != nil {
 		return e, fmt.Errorf("event %d: %w: %v", e.Position, errBadMetadata, err)
 	}
 	return e, nil
