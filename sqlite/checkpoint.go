@@ -3,8 +3,11 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"log/slog"
 	"sync/atomic"
+
+	"modernc.org/sqlite"
 )
 
 // WAL checkpoints of events.db run on a connection of their own, so that
@@ -44,6 +47,11 @@ const (
 	// walSizeLimit bounds the WAL file once it restarts (bytes).
 	walSizeLimit = 64 << 20
 )
+
+// checkpointedWriter is what a writer connection whose file has a
+// checkpointer runs once: no checkpoints of its own, and a bound on the WAL
+// file's size when it restarts.
+var checkpointedWriter = fmt.Sprintf("PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = %d", walSizeLimit)
 
 // checkpointer runs WAL checkpoints of one file in the background.
 type checkpointer struct {
@@ -123,4 +131,31 @@ func (c *checkpointer) close() error {
 	close(c.kick)
 	<-c.done
 	return c.db.Close()
+}
+
+// finishOn runs, if the checkpointer asked for it, a checkpoint on the
+// writer's connection conn between two of its transactions, so that the
+// next one starts the WAL over. A failure is logged: the background pass
+// will ask again.
+func (c *checkpointer) finishOn(conn *sql.Conn) {
+	if !c.finish.Swap(false) {
+		return
+	}
+	var busy, log, copied int64
+	if err := conn.QueryRowContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &log, &copied); err != nil {
+		c.log.Warn("sqlite: checkpoint failed", "err", err)
+	}
+}
+
+// framesWritten returns how many pages conn wrote (WAL frames) since the
+// last call.
+func framesWritten(conn *sql.Conn) int64 {
+	var n int
+	_ = conn.Raw(func(dc any) error {
+		if st, ok := dc.(sqlite.DBStatus); ok {
+			n, _, _ = st.Status(sqlite.DBStatusCacheWrite, true)
+		}
+		return nil
+	})
+	return int64(n)
 }

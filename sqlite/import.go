@@ -71,7 +71,7 @@ func (s *EventStore) importBatch(req *request) {
 	w.publish()
 	s.head.Store(w.committed - 1)
 	s.signal.Broadcast()
-	s.ckpt.committed(w.framesWritten())
+	s.ckpt.committed(framesWritten(w.conn))
 	req.done <- response{}
 }
 

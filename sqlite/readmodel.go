@@ -119,8 +119,15 @@ func (m *ReadModels) open() error {
 	}
 	// A read model is rebuilt from the events, so it does not need each
 	// commit synced: after a power loss it is consistent with its
-	// checkpoint, which is all a projection needs to resume.
-	if _, err := w.conn.ExecContext(ctx, "PRAGMA synchronous = NORMAL"); err != nil {
+	// checkpoint, which is all a projection needs to resume. Its WAL is
+	// checkpointed in the background (checkpoint.go), not inside the
+	// projection's commits, whose latency is the projection lag.
+	if _, err := w.conn.ExecContext(ctx, "PRAGMA synchronous = NORMAL; "+checkpointedWriter); err != nil {
+		read.Close()
+		w.close()
+		return fmt.Errorf("sqlite: open %s: %w", m.path, err)
+	}
+	if w.ckpt, err = newCheckpointer(m.path, m.log); err != nil {
 		read.Close()
 		w.close()
 		return fmt.Errorf("sqlite: open %s: %w", m.path, err)
@@ -157,6 +164,10 @@ func (m *ReadModels) closeDBs() error {
 		m.r = nil
 	}
 	if m.w != nil {
+		if m.w.ckpt != nil {
+			errs = append(errs, m.w.ckpt.close())
+			m.w.ckpt = nil
+		}
 		// Fold the WAL back into the file so that the file alone is the
 		// database (a rebuild swaps files).
 		if _, err := m.w.conn.ExecContext(context.Background(), "PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
@@ -278,6 +289,7 @@ type rmWriter struct {
 	conn  *sql.Conn
 	stmts map[string]*sql.Stmt
 	cache *rmCache
+	ckpt  *checkpointer // nil for a file under rebuild
 }
 
 // newRMWriter takes db's single connection for the writer.
@@ -292,12 +304,17 @@ func newRMWriter(ctx context.Context, db *sql.DB, cacheSize int) (*rmWriter, err
 }
 
 func (w *rmWriter) close() error {
+	var errs []error
+	if w.ckpt != nil {
+		errs = append(errs, w.ckpt.close())
+		w.ckpt = nil
+	}
 	for _, s := range w.stmts {
 		s.Close()
 	}
 	w.stmts = nil
-	err := w.conn.Close()
-	return errors.Join(err, w.db.Close())
+	errs = append(errs, w.conn.Close(), w.db.Close())
+	return errors.Join(errs...)
 }
 
 // stmt returns the prepared statement for query on the writer connection.
@@ -331,6 +348,9 @@ func (w *rmWriter) project(ctx context.Context, name string, position int64, fn 
 	// transaction is short, and an interrupted statement would leave the
 	// connection in a state we would have to repair.
 	wctx := context.WithoutCancel(ctx)
+	if w.ckpt != nil {
+		w.ckpt.finishOn(w.conn)
+	}
 	if _, err := w.conn.ExecContext(wctx, "BEGIN IMMEDIATE"); err != nil {
 		return fmt.Errorf("sqlite: project %s: begin: %w", name, err)
 	}
@@ -352,6 +372,9 @@ func (w *rmWriter) project(ctx context.Context, name string, position int64, fn 
 			err = errors.Join(err, fmt.Errorf("sqlite: project %s: rollback: %w", name, rerr))
 		}
 		return err
+	}
+	if w.ckpt != nil {
+		w.ckpt.committed(framesWritten(w.conn))
 	}
 	for id, r := range tx.rows {
 		w.cache.put(id, r)

@@ -78,7 +78,7 @@ func newWriter(ctx context.Context, db *sql.DB, o options) (*writer, error) {
 		pending: map[string]streamHead{}, keys: map[string]eventdesk.DuplicateAppendError{},
 	}
 	// Checkpoints run on the checkpointer's connection (checkpoint.go).
-	if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = %d", walSizeLimit)); err != nil {
+	if _, err := conn.ExecContext(ctx, checkpointedWriter); err != nil {
 		_ = conn.Close()
 		return nil, err
 	}
@@ -142,9 +142,7 @@ func (s *EventStore) run() {
 				return
 			}
 		}
-		if s.ckpt.finish.Swap(false) {
-			s.finishCheckpoint()
-		}
+		s.ckpt.finishOn(s.w.conn)
 		if req.imports != nil {
 			s.importBatch(req)
 			continue
@@ -179,31 +177,6 @@ func (s *EventStore) run() {
 		s.commitBatch(batch)
 		clear(batch) // drop references to answered requests
 		s.w.batch = batch[:0]
-	}
-}
-
-// framesWritten returns how many pages the writer's connection wrote
-// (WAL frames) since the last call.
-func (w *writer) framesWritten() int64 {
-	var n int
-	_ = w.conn.Raw(func(dc any) error {
-		if st, ok := dc.(sqlite.DBStatus); ok {
-			n, _, _ = st.Status(sqlite.DBStatusCacheWrite, true)
-		}
-		return nil
-	})
-	return int64(n)
-}
-
-// finishCheckpoint copies the last frames of the WAL into the database
-// file between two batches, so that the next transaction starts the WAL
-// over (see checkpoint.go). A failure is logged: the background pass will
-// try again.
-func (s *EventStore) finishCheckpoint() {
-	var busy, log, copied int64
-	err := s.w.conn.QueryRowContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &log, &copied)
-	if err != nil {
-		s.opts.logger.Warn("sqlite: checkpoint failed", "file", s.file, "err", err)
 	}
 }
 
@@ -277,7 +250,7 @@ func (s *EventStore) writeBatch(batch []*request, staged bool) bool {
 		s.commits.Add(1)
 		s.appends.Add(int64(wrote))
 		s.signal.Broadcast()
-		s.ckpt.committed(w.framesWritten())
+		s.ckpt.committed(framesWritten(w.conn))
 	}
 	for _, r := range batch {
 		r.done <- r.resp
