@@ -58,9 +58,11 @@ type ReadModels struct {
 	// wmu serializes Project calls on the single writer connection.
 	wmu sync.Mutex
 
-	sig   eventdesk.Signal
 	posMu sync.Mutex
 	pos   map[string]int64 // committed checkpoints
+	// waiters of WaitFor, each woken once the ticket projection's
+	// checkpoint reaches its position (guarded by posMu)
+	waiters []rmWaiter
 }
 
 var (
@@ -141,6 +143,7 @@ func (m *ReadModels) open() error {
 	m.w, m.r = w, read
 	m.posMu.Lock()
 	m.pos = pos
+	m.wakeLocked()
 	m.posMu.Unlock()
 	return nil
 }
@@ -221,10 +224,37 @@ func (m *ReadModels) Project(ctx context.Context, name string, position int64, f
 	m.posMu.Lock()
 	if position > m.pos[name] {
 		m.pos[name] = position
+		if name == projection.TicketsName {
+			m.wakeLocked()
+		}
 	}
 	m.posMu.Unlock()
-	m.sig.Broadcast()
 	return nil
+}
+
+// rmWaiter is a WaitFor call: ch is closed once the ticket projection's
+// checkpoint reaches pos.
+type rmWaiter struct {
+	pos int64
+	ch  chan struct{}
+}
+
+// wakeLocked wakes the waiters whose position the ticket projection has
+// reached, and only those: a commit does not wake every waiter to let
+// most of them find that it is not their turn (which, under load, delays
+// the ones it is for). The caller holds posMu.
+func (m *ReadModels) wakeLocked() {
+	at := m.pos[projection.TicketsName]
+	kept := m.waiters[:0]
+	for _, w := range m.waiters {
+		if w.pos <= at {
+			close(w.ch)
+		} else {
+			kept = append(kept, w)
+		}
+	}
+	clear(m.waiters[len(kept):])
+	m.waiters = kept
 }
 
 // position returns the committed checkpoint of a projection (0 if none).
@@ -243,22 +273,33 @@ func (m *ReadModels) Position(ctx context.Context) (int64, error) {
 	return m.position(projection.TicketsName), nil
 }
 
-// WaitFor implements eventdesk.TicketReader. It sleeps on a signal that
-// every projection commit broadcasts: no polling.
+// WaitFor implements eventdesk.TicketReader. It sleeps until the commit
+// of the projection transaction that reaches position wakes it: no
+// polling, and no wake-up for other positions.
 func (m *ReadModels) WaitFor(ctx context.Context, position int64) error {
-	for {
-		woken := m.sig.Wait()
-		at := m.position(projection.TicketsName)
-		if at >= position {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%w: %w", eventdesk.Errorf(eventdesk.EUnavailable,
-				"the read models have not reached position %d yet (they are at %d); try again shortly", position, at), ctx.Err())
-		case <-woken:
-		}
+	m.posMu.Lock()
+	if m.pos[projection.TicketsName] >= position {
+		m.posMu.Unlock()
+		return nil
 	}
+	w := rmWaiter{pos: position, ch: make(chan struct{})}
+	m.waiters = append(m.waiters, w)
+	m.posMu.Unlock()
+	select {
+	case <-w.ch:
+		return nil
+	case <-ctx.Done():
+	}
+	m.posMu.Lock()
+	defer m.posMu.Unlock()
+	at := m.pos[projection.TicketsName]
+	if i := slices.IndexFunc(m.waiters, func(o rmWaiter) bool { return o.ch == w.ch }); i >= 0 {
+		m.waiters = slices.Delete(m.waiters, i, i+1)
+	} else if at >= position {
+		return nil // woken meanwhile
+	}
+	return fmt.Errorf("%w: %w", eventdesk.Errorf(eventdesk.EUnavailable,
+		"the read models have not reached position %d yet (they are at %d); try again shortly", position, at), ctx.Err())
 }
 
 func loadCheckpoints(ctx context.Context, db *sql.DB) (map[string]int64, error) {

@@ -133,7 +133,6 @@ func (m *ReadModels) Rebuild(ctx context.Context, src RebuildSource, progress fu
 		m.closed = true
 		return err
 	}
-	m.sig.Broadcast()
 	m.log.Info("sqlite: read models rebuilt and swapped in", "position", b.pos)
 	return nil
 }
