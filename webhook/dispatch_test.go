@@ -366,7 +366,12 @@ func TestTimeoutsAndRedirectsFail(t *testing.T) {
 			l, _ := e.state.DeadLetters(context.Background(), webhook.DeadLetterSubscriber(c.ep))
 			return len(l) == 1
 		})
-		log, _ := e.registry.Deliveries(context.Background(), c.ep, 0, 1)
+		// The letter is parked just before the delivery is marked dead.
+		var log []webhook.Delivery
+		waitFor(t, "the delivery to be marked dead", func() bool {
+			log, _ = e.registry.Deliveries(context.Background(), c.ep, 0, 1)
+			return len(log) == 1 && log[0].Status == webhook.StatusDead
+		})
 		if !strings.Contains(log[0].LastError, c.want) || log[0].LastStatusCode != c.code || log[0].Attempts != 2 {
 			t.Errorf("delivery %+v, want error with %q", log[0], c.want)
 		}
