@@ -278,9 +278,10 @@ func (s *EventStore) readChunk(ctx context.Context, after, until int64, fn func(
 		last       int64
 		data, meta sql.RawBytes
 		at         int64
+		e          eventdesk.Event // one variable: fn gets its address
 	)
 	for rows.Next() {
-		var e eventdesk.Event
+		e = eventdesk.Event{}
 		if err := rows.Scan(&e.Position, &e.ID, &e.Stream, &e.Version, &e.Type, &e.Schema, &data, &meta, &at); err != nil {
 			return 0, err
 		}

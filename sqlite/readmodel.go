@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"embed"
@@ -331,6 +332,7 @@ type rmWriter struct {
 	stmts map[string]*sql.Stmt
 	cache *rmCache
 	ckpt  *checkpointer // nil for a file under rebuild
+	enc   rowEncoder
 }
 
 // newRMWriter takes db's single connection for the writer.
@@ -555,7 +557,7 @@ func (tx *rmTx) flush(name string, position int64) error {
 
 func (tx *rmTx) writeRow(ctx context.Context, r *rmRow) error {
 	t := r.t
-	doc, comments, err := encodeTicketRow(t)
+	doc, comments, err := tx.w.enc.encode(t)
 	if err != nil {
 		return err
 	}
@@ -595,17 +597,34 @@ func (tx *rmTx) writeRow(ctx context.Context, r *rmRow) error {
 	return nil
 }
 
-// encodeTicketRow returns the JSON of t without its comments, and of its
-// comments (nil if none).
-func encodeTicketRow(t eventdesk.Ticket) (doc, comments []byte, err error) {
+// rowEncoder encodes ticket rows into buffers reused from row to row:
+// SQLite copies what it is bound to, so the JSON need not outlive the
+// statement.
+type rowEncoder struct {
+	doc, comments       bytes.Buffer
+	docEnc, commentsEnc *json.Encoder
+}
+
+// encode returns the JSON of t without its comments, and of its comments
+// (nil if none), as json.Marshal writes them; both are valid until the
+// next call.
+func (e *rowEncoder) encode(t eventdesk.Ticket) (doc, comments []byte, err error) {
+	if e.docEnc == nil {
+		e.docEnc, e.commentsEnc = json.NewEncoder(&e.doc), json.NewEncoder(&e.comments)
+	}
+	e.doc.Reset()
+	e.comments.Reset()
 	if len(t.Comments) > 0 {
-		if comments, err = json.Marshal(t.Comments); err != nil {
+		if err := e.commentsEnc.Encode(t.Comments); err != nil {
 			return nil, nil, err
 		}
+		comments = bytes.TrimSuffix(e.comments.Bytes(), []byte("\n"))
 	}
 	t.Comments = nil
-	doc, err = json.Marshal(t)
-	return doc, comments, err
+	if err := e.docEnc.Encode(t); err != nil {
+		return nil, nil, err
+	}
+	return bytes.TrimSuffix(e.doc.Bytes(), []byte("\n")), comments, nil
 }
 
 func decodeTicketRow(doc, comments []byte) (eventdesk.Ticket, error) {
