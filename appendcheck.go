@@ -22,50 +22,66 @@ const (
 // append), a type, a schema ≥ 1 and data that is valid JSON. It returns an
 // EInvalid *Error naming the offending field, e.g. "events[2].data".
 func ValidateAppend(stream string, expected ExpectedVersion, events []EventData) error {
-	if err := validName("stream", stream, MaxStreamLen); err != nil {
+	if err := validName("stream", -1, "", stream, MaxStreamLen); err != nil {
 		return err
 	}
 	if expected < StreamExists {
 		return FieldError("expectedVersion", fmt.Sprintf("%d is not a version (use ≥ 0, any or stream exists)", int64(expected)))
 	}
-	seen := make(map[string]struct{}, len(events))
+	// Field names are formatted only for an error: this runs on every
+	// append.
+	field := func(i int, name string) string { return fmt.Sprintf("events[%d].%s", i, name) }
+	var seen map[string]struct{}
+	if len(events) > 1 {
+		seen = make(map[string]struct{}, len(events))
+	}
 	for i, e := range events {
-		field := func(name string) string { return fmt.Sprintf("events[%d].%s", i, name) }
-		if err := validName(field("id"), e.ID, MaxEventID); err != nil {
+		if err := validName("events", i, "id", e.ID, MaxEventID); err != nil {
 			return err
 		}
-		if _, dup := seen[e.ID]; dup {
-			return FieldError(field("id"), fmt.Sprintf("%q appears twice in the append", e.ID))
+		if seen != nil {
+			if _, dup := seen[e.ID]; dup {
+				return FieldError(field(i, "id"), fmt.Sprintf("%q appears twice in the append", e.ID))
+			}
+			seen[e.ID] = struct{}{}
 		}
-		seen[e.ID] = struct{}{}
-		if err := validName(field("type"), e.Type, MaxEventType); err != nil {
+		if err := validName("events", i, "type", e.Type, MaxEventType); err != nil {
 			return err
 		}
 		if e.Schema < 1 {
-			return FieldError(field("schema"), "must be at least 1")
+			return FieldError(field(i, "schema"), "must be at least 1")
 		}
 		if !json.Valid(e.Data) {
-			return FieldError(field("data"), "must be valid JSON")
+			return FieldError(field(i, "data"), "must be valid JSON")
 		}
 	}
 	return nil
 }
 
 // validName accepts non-empty UTF-8 without control characters, up to max
-// bytes.
-func validName(field, s string, max int) error {
+// bytes. The field it names in an error is name, or name[i].sub when i ≥ 0.
+func validName(name string, i int, sub, s string, max int) error {
+	msg := ""
 	switch {
 	case s == "":
-		return FieldError(field, "must not be empty")
+		msg = "must not be empty"
 	case len(s) > max:
-		return FieldError(field, fmt.Sprintf("must be at most %d bytes", max))
+		msg = fmt.Sprintf("must be at most %d bytes", max)
 	case !utf8.ValidString(s):
-		return FieldError(field, "must be valid UTF-8")
-	}
-	for _, r := range s {
-		if unicode.IsControl(r) {
-			return FieldError(field, "must not contain control characters")
+		msg = "must be valid UTF-8"
+	default:
+		for _, r := range s {
+			if unicode.IsControl(r) {
+				msg = "must not contain control characters"
+				break
+			}
 		}
 	}
-	return nil
+	if msg == "" {
+		return nil
+	}
+	if i >= 0 {
+		name = fmt.Sprintf("%s[%d].%s", name, i, sub)
+	}
+	return FieldError(name, msg)
 }
