@@ -201,7 +201,19 @@ func ValidateURL(raw string, allowPrivate bool) (string, error) {
 			return "", eventdesk.FieldError("url", "must not point at a loopback, private, link-local or otherwise internal address")
 		}
 	}
-	return u.String(), nil
+	// An address must survive being stored and parsed again when a delivery
+	// is made: url.String re-escapes some inputs (an IPv6 zone holding
+	// invalid UTF-8, say) into a form url.Parse refuses.
+	out := u.String()
+	if again, err := url.Parse(out); err != nil || again.Hostname() != u.Hostname() {
+		return "", eventdesk.FieldError("url", "is not a valid URL")
+	}
+	if strings.Contains(u.Host, "%") {
+		// An IPv6 zone (fe80::1%eth0) names an interface of this machine:
+		// never a public endpoint.
+		return "", eventdesk.FieldError("url", "must not contain an IPv6 zone")
+	}
+	return out, nil
 }
 
 // ValidateEventTypes checks and normalizes an endpoint's event types: each
