@@ -43,7 +43,7 @@ func TestConformance(t *testing.T) {
 	}
 	crash := func(t *testing.T) (*exec.Cmd, func(t *testing.T) eventdesk.EventStore) {
 		dsn := testenv.Postgres(t)
-		cmd := storetest.HelperCommand(t, "TestCrashChild", "EVENTDESK_CRASH_DSN="+dsn)
+		cmd := storetest.HelperCommand(t, "crash", "EVENTDESK_CRASH_DSN="+dsn)
 		return cmd, func(t *testing.T) eventdesk.EventStore {
 			db, err := postgres.Open(context.Background(), dsn, postgres.Options{})
 			if err != nil {
@@ -55,21 +55,15 @@ func TestConformance(t *testing.T) {
 	storetest.Run(t, openStore, storetest.WithReopen(reopen), storetest.WithCrash(crash))
 }
 
-// TestCrashChild is the child of the conformance suite's crash case: it
-// appends until it is killed.
-func TestCrashChild(t *testing.T) {
-	dsn := os.Getenv("EVENTDESK_CRASH_DSN")
-	if dsn == "" {
-		t.Skip("child process of TestConformance/Crash")
-	}
+// crashChild is the helper role of the conformance suite's crash case (see
+// TestMain): it appends until it is killed.
+func crashChild() error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
-	db, err := postgres.Open(ctx, dsn, postgres.Options{})
+	db, err := postgres.Open(ctx, os.Getenv("EVENTDESK_CRASH_DSN"), postgres.Options{})
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	defer db.Close()
-	if err := storetest.CrashWriter(ctx, db, os.Stdout); err != nil {
-		t.Fatal(err)
-	}
+	return storetest.CrashWriter(ctx, db, os.Stdout)
 }

@@ -13,9 +13,20 @@ import (
 	"github.com/eventdesk/eventdesk"
 	"github.com/eventdesk/eventdesk/internal/testenv"
 	"github.com/eventdesk/eventdesk/postgres"
+	"github.com/eventdesk/eventdesk/storetest"
 )
 
-func TestMain(m *testing.M) { testenv.Main(m) }
+// TestMain lets this test binary be its own helper process (started by
+// storetest.HelperCommand, it plays the named role and runs no tests) and
+// sets up the shared PostgreSQL otherwise.
+func TestMain(m *testing.M) {
+	storetest.RunHelper(map[string]func() error{
+		"crash":   crashChild,
+		"gapfree": gapFreeChild,
+		"lease":   leaseChild,
+	})
+	testenv.Main(m)
+}
 
 // open opens a store on dsn, closed when tb ends.
 func open(tb testing.TB, dsn string, opts postgres.Options) *postgres.DB {

@@ -94,7 +94,7 @@ func TestLeaseMovesWhenNodeKilled(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	dsn := testenv.Postgres(t)
-	cmd := storetest.HelperCommand(t, "TestLeaseChild", "EVENTDESK_LEASE_DSN="+dsn)
+	cmd := storetest.HelperCommand(t, "lease", "EVENTDESK_LEASE_DSN="+dsn)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -126,22 +126,21 @@ func TestLeaseMovesWhenNodeKilled(t *testing.T) {
 	}
 }
 
-func TestLeaseChild(t *testing.T) {
-	dsn := os.Getenv("EVENTDESK_LEASE_DSN")
-	if dsn == "" {
-		t.Skip("child process of TestLeaseMovesWhenNodeKilled")
-	}
+// leaseChild is the helper role of TestLeaseMovesWhenNodeKilled (see
+// TestMain): it holds a lease until it is killed.
+func leaseChild() error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
-	db, err := postgres.Open(ctx, dsn, postgres.Options{})
+	db, err := postgres.Open(ctx, os.Getenv("EVENTDESK_LEASE_DSN"), postgres.Options{})
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	held, release, err := db.Leases(postgres.LeaseOptions{}).Acquire(ctx, "tickets")
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	defer release()
 	os.Stdout.WriteString("HELD\n")
 	<-held.Done()
+	return nil
 }

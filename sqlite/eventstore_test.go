@@ -48,37 +48,32 @@ func TestConformance(t *testing.T) {
 		}),
 		storetest.WithCrash(func(t *testing.T) (*exec.Cmd, func(t *testing.T) eventdesk.EventStore) {
 			dir := t.TempDir()
-			cmd := storetest.HelperCommand(t, "TestCrashChild", crashDirEnv+"="+dir)
+			cmd := storetest.HelperCommand(t, "crash", crashDirEnv+"="+dir)
 			return cmd, func(t *testing.T) eventdesk.EventStore { return openDB(t, dir) }
 		}),
 	)
 }
 
-// TestCrashChild is the child of TestConformance/Crash: it appends until
-// the parent kills it.
-func TestCrashChild(t *testing.T) {
-	dir := os.Getenv(crashDirEnv)
-	if dir == "" {
-		t.Skip("helper process of TestConformance/Crash")
+// crashChild is the helper role of TestConformance/Crash (see TestMain):
+// it appends until the parent kills it.
+func crashChild() error {
+	db, err := sqlite.Open(os.Getenv(crashDirEnv), sqlite.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		return err
 	}
-	db := openDB(t, dir)
-	if err := storetest.CrashWriter(context.Background(), db, os.Stdout); err != nil {
-		t.Fatal(err)
-	}
+	return storetest.CrashWriter(context.Background(), db, os.Stdout)
 }
 
-// TestLockChild holds a data directory open until its stdin closes.
-func TestLockChild(t *testing.T) {
-	dir := os.Getenv(lockDirEnv)
-	if dir == "" {
-		t.Skip("helper process of TestLock")
+// lockChild is the helper role of TestLock (see TestMain): it holds a data
+// directory open until its stdin closes.
+func lockChild() error {
+	db, err := sqlite.Open(os.Getenv(lockDirEnv), sqlite.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		return err
 	}
-	db := openDB(t, dir)
 	fmt.Println("locked")
 	_, _ = bufio.NewReader(os.Stdin).ReadString('\n')
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
+	return db.Close()
 }
 
 func TestLock(t *testing.T) {
@@ -99,7 +94,7 @@ func TestLock(t *testing.T) {
 	})
 	t.Run("OtherProcess", func(t *testing.T) {
 		dir := t.TempDir()
-		child := storetest.HelperCommand(t, "TestLockChild", lockDirEnv+"="+dir)
+		child := storetest.HelperCommand(t, "lock", lockDirEnv+"="+dir)
 		stdin, err := child.StdinPipe()
 		if err != nil {
 			t.Fatal(err)

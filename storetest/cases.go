@@ -332,8 +332,10 @@ func (s *suite) testRead(t *testing.T) {
 			t.Fatalf("ReadStream(missing) = %d events, %v; want none and no error", len(evs), err)
 		}
 	})
+	if !s.global() {
+		return
+	}
 	t.Run("AllPages", func(t *testing.T) {
-		s.skipWithoutGlobal(t)
 		st := s.store(t)
 		var ids []string
 		for i := range 10 {
@@ -384,53 +386,57 @@ func (s *suite) testRead(t *testing.T) {
 }
 
 func (s *suite) testPositions(t *testing.T) {
-	t.Run("NotImplemented", func(t *testing.T) {
-		if !s.cfg.noGlobal {
-			t.Skip("the store has a global position")
+	if !s.global() {
+		t.Run("NotImplemented", s.testNotImplemented)
+		return
+	}
+	t.Run("GapFreeAcrossStreams", s.testGapFree)
+}
+
+// testNotImplemented: a store without global order says so.
+func (s *suite) testNotImplemented(t *testing.T) {
+	st := s.store(t)
+	mustAppend(t, st, "a", eventdesk.NoStream, events(t, 1)...)
+	_, err := st.ReadAll(testContext(t), 0, 10)
+	wantCode(t, err, eventdesk.ENotImplemented, "ReadAll")
+	_, err = st.Head(testContext(t))
+	wantCode(t, err, eventdesk.ENotImplemented, "Head")
+	for _, err := range st.Subscribe(testContext(t), 0) {
+		wantCode(t, err, eventdesk.ENotImplemented, "Subscribe")
+		break
+	}
+	for _, e := range readStream(t, st, "a") {
+		if e.Position != 0 {
+			t.Fatalf("Position = %d in a store without global order", e.Position)
 		}
-		st := s.store(t)
-		mustAppend(t, st, "a", eventdesk.NoStream, events(t, 1)...)
-		_, err := st.ReadAll(testContext(t), 0, 10)
-		wantCode(t, err, eventdesk.ENotImplemented, "ReadAll")
-		_, err = st.Head(testContext(t))
-		wantCode(t, err, eventdesk.ENotImplemented, "Head")
-		for _, err := range st.Subscribe(testContext(t), 0) {
-			wantCode(t, err, eventdesk.ENotImplemented, "Subscribe")
-			break
+	}
+}
+
+// testGapFree: positions run 1, 2, 3, … across streams.
+func (s *suite) testGapFree(t *testing.T) {
+	st := s.store(t)
+	if h, err := st.Head(testContext(t)); err != nil || h != 0 {
+		t.Fatalf("Head of an empty store = %d, %v; want 0", h, err)
+	}
+	var want int64
+	for i := range 12 {
+		n := 1 + i%4
+		res := mustAppend(t, st, fmt.Sprintf("s%d", i%5), eventdesk.AnyVersion, events(t, n)...)
+		want += int64(n)
+		if res.Position != want {
+			t.Fatalf("append %d: Position = %d, want %d", i, res.Position, want)
 		}
-		for _, e := range readStream(t, st, "a") {
-			if e.Position != 0 {
-				t.Fatalf("Position = %d in a store without global order", e.Position)
-			}
+		if h, err := st.Head(testContext(t)); err != nil || h != want {
+			t.Fatalf("Head = %d, %v; want %d", h, err, want)
 		}
-	})
-	t.Run("GapFreeAcrossStreams", func(t *testing.T) {
-		s.skipWithoutGlobal(t)
-		st := s.store(t)
-		if h, err := st.Head(testContext(t)); err != nil || h != 0 {
-			t.Fatalf("Head of an empty store = %d, %v; want 0", h, err)
-		}
-		var want int64
-		for i := range 12 {
-			n := 1 + i%4
-			res := mustAppend(t, st, fmt.Sprintf("s%d", i%5), eventdesk.AnyVersion, events(t, n)...)
-			want += int64(n)
-			if res.Position != want {
-				t.Fatalf("append %d: Position = %d, want %d", i, res.Position, want)
-			}
-			if h, err := st.Head(testContext(t)); err != nil || h != want {
-				t.Fatalf("Head = %d, %v; want %d", h, err, want)
-			}
-		}
-		all := s.checkLog(t, st)
-		if int64(len(all)) != want {
-			t.Fatalf("log has %d events, want %d", len(all), want)
-		}
-	})
+	}
+	all := s.checkLog(t, st)
+	if int64(len(all)) != want {
+		t.Fatalf("log has %d events, want %d", len(all), want)
+	}
 }
 
 func (s *suite) testSubscribe(t *testing.T) {
-	s.skipWithoutGlobal(t)
 	t.Run("CatchUpThenLive", func(t *testing.T) {
 		st := s.store(t)
 		for i := range 5 {
@@ -801,8 +807,10 @@ func (s *suite) testContext(t *testing.T) {
 			t.Fatal("ReadStream with a cancelled context: no error")
 		}
 	})
+	if !s.global() {
+		return
+	}
 	t.Run("ReadAll", func(t *testing.T) {
-		s.skipWithoutGlobal(t)
 		if _, err := st.ReadAll(ctx, 0, 0); err == nil {
 			t.Fatal("ReadAll with a cancelled context: no error")
 		}
@@ -841,9 +849,6 @@ func (s *suite) testClose(t *testing.T) {
 // testReopen checks that a closed store reopens with everything in it:
 // events, positions, hashes and idempotency keys, and numbers on.
 func (s *suite) testReopen(t *testing.T) {
-	if s.cfg.reopen == nil {
-		t.Skip("the adapter gave no WithReopen")
-	}
 	st := s.open(t)
 	first := events(t, 2)
 	first[0].Metadata.IdempotencyKey = "reopen-key"
