@@ -185,6 +185,49 @@ func (s *SubscriberState) MarkHandled(ctx context.Context, name string, e eventd
 	return nil
 }
 
+// MarkHandledBatch implements subscription.BatchMarker: the inbox rows of
+// events, their dead letters removed and the checkpoint moved, in one
+// transaction (one sync for the whole batch).
+func (s *SubscriberState) MarkHandledBatch(ctx context.Context, name string, events []eventdesk.Event, checkpoint int64) error {
+	now := time.Now()
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		ins, err := tx.PrepareContext(ctx, "INSERT OR IGNORE INTO subscriber_inbox (subscriber, event_id, position, handled_at) VALUES (?, ?, ?, ?)")
+		if err != nil {
+			return err
+		}
+		defer ins.Close()
+		del, err := tx.PrepareContext(ctx, "DELETE FROM dead_letters WHERE subscriber = ? AND event_id = ?")
+		if err != nil {
+			return err
+		}
+		defer del.Close()
+		for _, e := range events {
+			if _, err := ins.ExecContext(ctx, name, e.ID, e.Position, now.UnixMicro()); err != nil {
+				return err
+			}
+			if _, err := del.ExecContext(ctx, name, e.ID); err != nil {
+				return err
+			}
+		}
+		_, err = tx.ExecContext(ctx, saveSubscriberCheckpoint, name, checkpoint, now.UnixMicro())
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: subscriber %s: mark %d events handled: %w", name, len(events), err)
+	}
+	s.mu.Lock()
+	s.marks += len(events)
+	prune := s.marks >= 1000
+	if prune {
+		s.marks = 0
+	}
+	s.mu.Unlock()
+	if prune {
+		s.pruneInbox(ctx, now)
+	}
+	return nil
+}
+
 // pruneInbox forgets handled ids older than the retention that the
 // subscriber's checkpoint has passed: below it, the checkpoint alone
 // keeps them from being handled again.

@@ -4,13 +4,14 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/eventdesk/eventdesk"
 )
 
-// runSideEffect handles events one by one, at least once, until ctx ends or
-// the subscription breaks.
+// runSideEffect handles events in batches, at least once, until ctx ends
+// or the subscription breaks.
 func (r *Runner) runSideEffect(ctx context.Context, s *sub) error {
 	se := s.side
 	pos, err := r.startPosition(ctx, s,
@@ -22,12 +23,13 @@ func (r *Runner) runSideEffect(ctx context.Context, s *sub) error {
 	r.countDeadLetters(ctx, s)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	events := r.follow(ctx, pos, 256)
+	events := r.follow(ctx, pos, max(256, 2*se.BatchSize))
 	poll := time.NewTicker(r.opts.RedrivePoll)
 	defer poll.Stop()
 
-	// Events the subscriber passes over move the checkpoint in bulk,
-	// when it is idle or every so many, not one write each.
+	// Events the subscriber passes over (other types, or already in the
+	// inbox) move the checkpoint in bulk, when it is idle or every so
+	// many, not one write each.
 	saved, skipped := pos, pos
 	flush := func() {
 		if skipped > saved {
@@ -40,6 +42,7 @@ func (r *Runner) runSideEffect(ctx context.Context, s *sub) error {
 		}
 	}
 	defer flush()
+	batch := make([]eventdesk.Event, 0, se.BatchSize)
 	checkRedrive := true
 	for {
 		woken := r.redrive.Wait()
@@ -63,32 +66,205 @@ func (r *Runner) runSideEffect(ctx context.Context, s *sub) error {
 			if it.err != nil {
 				return subscribeErr(ctx, it.err)
 			}
-			e := it.e
-			if len(se.Types) > 0 && !slices.Contains(se.Types, e.Type) {
-				skipped = e.Position
-				if len(events) == 0 || skipped-saved >= 1000 {
-					flush()
+			batch = append(batch[:0], it.e)
+			var endErr error
+		drain:
+			for len(batch) < se.BatchSize {
+				select {
+				case it, ok := <-events:
+					if !ok {
+						break drain
+					}
+					if it.err != nil {
+						endErr = it.err
+						break drain
+					}
+					batch = append(batch, it.e)
+				default:
+					break drain
 				}
-				continue
 			}
-			flush()
-			var done bool
-			if err := r.retry(ctx, s, "read inbox", func() (err error) {
-				done, err = r.state.Handled(ctx, se.Name, e.ID)
-				return err
-			}); err != nil {
-				return nil
+			cp, written, err := r.handleBatch(ctx, s, batch)
+			skipped = max(skipped, cp)
+			saved = max(saved, written)
+			if err != nil {
+				return nil // ctx ended
 			}
-			if done {
-				skipped = e.Position
-				continue
+			if len(events) == 0 || skipped-saved >= 1000 {
+				flush()
 			}
-			if err := r.deliver(ctx, s, e); err != nil {
-				return nil
+			if endErr != nil {
+				return subscribeErr(ctx, endErr)
 			}
-			saved, skipped = e.Position, e.Position
 		}
 	}
+}
+
+// Outcomes of an event in a batch.
+const (
+	pending = iota // not resolved: ctx ended first
+	passed         // another type, or already in the inbox
+	handled        // the handler succeeded
+	failed         // every attempt failed: to be parked
+)
+
+// outcome is what became of one event of a batch.
+type outcome struct {
+	state int
+	err   error
+}
+
+// handleBatch handles the events of batch that s wants, those of one
+// stream one after the other and up to Concurrency streams at a time, then
+// records the outcome: dead letters first, then the handled events and the
+// checkpoint in one write when the store is a BatchMarker. Every effect of
+// the batch has happened before anything is recorded, so a checkpoint
+// never passes an event whose effect is still to come; a crash before the
+// record repeats effects (at least once), never loses one.
+//
+// It returns the position up to which the batch is resolved (the
+// subscriber may skip up to there), the checkpoint it wrote (0 if none),
+// and an error only when ctx ended before the batch was resolved.
+func (r *Runner) handleBatch(ctx context.Context, s *sub, batch []eventdesk.Event) (resolved, written int64, err error) {
+	se := s.side
+	out := make([]outcome, len(batch))
+	var streams []string
+	groups := make(map[string][]int)
+	for i, e := range batch {
+		if len(se.Types) > 0 && !slices.Contains(se.Types, e.Type) {
+			out[i].state = passed
+			continue
+		}
+		if _, ok := groups[e.Stream]; !ok {
+			streams = append(streams, e.Stream)
+		}
+		groups[e.Stream] = append(groups[e.Stream], i)
+	}
+	if len(streams) > 0 {
+		work := make(chan []int)
+		var wg sync.WaitGroup
+		for range min(se.Concurrency, len(streams)) {
+			wg.Go(func() {
+				for g := range work {
+					for _, i := range g {
+						if ctx.Err() != nil {
+							break
+						}
+						out[i] = r.try(ctx, s, batch[i])
+					}
+				}
+			})
+		}
+		for _, k := range streams {
+			work <- groups[k]
+		}
+		close(work)
+		wg.Wait()
+	}
+
+	// The batch is resolved up to the first pending event.
+	resolved = -1
+	var done []eventdesk.Event
+	for i, e := range batch {
+		if out[i].state == pending {
+			break
+		}
+		resolved = e.Position
+	}
+	record := context.WithoutCancel(ctx)
+	parked := false
+	for i, e := range batch {
+		switch {
+		case out[i].state == failed && e.Position <= resolved:
+			if err := r.park(ctx, s, e, out[i].err); err != nil {
+				return resolved, written, err
+			}
+			parked, written = true, e.Position
+		case out[i].state == handled:
+			done = append(done, e)
+		}
+	}
+	if parked {
+		r.countDeadLetters(ctx, s)
+	}
+	if len(done) > 0 {
+		if bm, ok := r.state.(BatchMarker); ok {
+			cp := max(resolved, 0)
+			if err := r.retry(ctx, s, "record handled events", func() error { return bm.MarkHandledBatch(record, se.Name, done, cp) }); err != nil {
+				return resolved, written, err
+			}
+			written = cp
+		} else {
+			for _, e := range done {
+				if e.Position > resolved {
+					break // recorded, it would move the checkpoint past a pending event
+				}
+				if err := r.retry(ctx, s, "record handled event", func() error { return r.state.MarkHandled(record, se.Name, e) }); err != nil {
+					return resolved, written, err
+				}
+				written = e.Position
+			}
+		}
+		s.mu.Lock()
+		s.handled += int64(len(done))
+		s.mu.Unlock()
+	}
+	if resolved >= 0 {
+		s.setCheckpoint(resolved)
+	}
+	if out[len(out)-1].state == pending {
+		return resolved, written, ctx.Err()
+	}
+	return resolved, written, nil
+}
+
+// try handles e unless the inbox has it, with up to MaxAttempts attempts.
+func (r *Runner) try(ctx context.Context, s *sub, e eventdesk.Event) outcome {
+	se := s.side
+	var done bool
+	if err := r.retry(ctx, s, "read inbox", func() (err error) {
+		done, err = r.state.Handled(ctx, se.Name, e.ID)
+		return err
+	}); err != nil {
+		return outcome{}
+	}
+	if done {
+		return outcome{state: passed}
+	}
+	var lastErr error
+	for attempt := 1; attempt <= se.MaxAttempts; attempt++ {
+		s.mu.Lock()
+		s.attempts++
+		s.mu.Unlock()
+		lastErr = safeHandle(ctx, se.Handler, e)
+		if lastErr == nil {
+			return outcome{state: handled}
+		}
+		if ctx.Err() != nil {
+			return outcome{}
+		}
+		s.fail(r, fmt.Sprintf("handle event %s (%s at position %d), attempt %d of %d", e.ID, e.Type, e.Position, attempt, se.MaxAttempts), lastErr)
+		if attempt < se.MaxAttempts && !r.sleep(ctx, attempt) {
+			return outcome{}
+		}
+	}
+	return outcome{state: failed, err: lastErr}
+}
+
+// park records e as a dead letter of s after its last error cause.
+func (r *Runner) park(ctx context.Context, s *sub, e eventdesk.Event, cause error) error {
+	se := s.side
+	var d eventdesk.DeadLetter
+	if err := r.retry(ctx, s, "park event", func() (err error) {
+		d, err = r.state.Park(context.WithoutCancel(ctx), se.Name, e, se.MaxAttempts, cause.Error())
+		return err
+	}); err != nil {
+		return err
+	}
+	r.log.Warn("subscription: event parked as a dead letter", "subscriber", se.Name, "deadLetter", d.ID,
+		"event", e.ID, "type", e.Type, "position", e.Position, "attempts", d.Attempts, "err", cause)
+	s.setCheckpoint(e.Position)
+	return nil
 }
 
 // deliver handles e with retries; after MaxAttempts failures it parks e as
@@ -123,16 +299,9 @@ func (r *Runner) deliver(ctx context.Context, s *sub, e eventdesk.Event) error {
 			return ctx.Err()
 		}
 	}
-	var d eventdesk.DeadLetter
-	if err := r.retry(ctx, s, "park event", func() (err error) {
-		d, err = r.state.Park(context.WithoutCancel(ctx), se.Name, e, se.MaxAttempts, lastErr.Error())
-		return err
-	}); err != nil {
+	if err := r.park(ctx, s, e, lastErr); err != nil {
 		return err
 	}
-	r.log.Warn("subscription: event parked as a dead letter", "subscriber", se.Name, "deadLetter", d.ID,
-		"event", e.ID, "type", e.Type, "position", e.Position, "attempts", d.Attempts, "err", lastErr)
-	s.setCheckpoint(e.Position)
 	r.countDeadLetters(ctx, s)
 	return nil
 }

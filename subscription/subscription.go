@@ -110,6 +110,26 @@ type SideEffect struct {
 	// MaxAttempts is how many times an event is tried before it is parked
 	// as a dead letter. Default 5.
 	MaxAttempts int
+	// Concurrency bounds how many events are handled at the same time.
+	// Events of one stream (one ticket) are always handled one after the
+	// other, in order; events of different streams may overlap. Default 1.
+	Concurrency int
+	// BatchSize bounds how many events (of those that have arrived) are
+	// handled together before their outcome is recorded in one write of
+	// the SubscriberStore (see BatchMarker). Default 1, or 4×Concurrency
+	// when Concurrency is above 1.
+	BatchSize int
+}
+
+// BatchMarker is implemented by a SubscriberStore that records the
+// outcome of a batch of events in one transaction. Without it the runner
+// calls MarkHandled once per event.
+type BatchMarker interface {
+	// MarkHandledBatch records, atomically, that name handled events
+	// (inbox), removes their dead letters, and moves name's checkpoint
+	// forward to checkpoint (never backwards), which may be below some of
+	// the events.
+	MarkHandledBatch(ctx context.Context, name string, events []eventdesk.Event, checkpoint int64) error
 }
 
 // Lease gives a subscriber to one node of several. The runner acquires it
@@ -269,6 +289,13 @@ func (r *Runner) AddSideEffect(s SideEffect) error {
 	}
 	if s.MaxAttempts <= 0 {
 		s.MaxAttempts = 5
+	}
+	s.Concurrency = max(s.Concurrency, 1)
+	if s.BatchSize <= 0 {
+		s.BatchSize = 1
+		if s.Concurrency > 1 {
+			s.BatchSize = 4 * s.Concurrency
+		}
 	}
 	return r.add(&sub{name: s.Name, kind: KindSideEffect, start: s.Start, side: &s})
 }

@@ -699,3 +699,116 @@ func TestCheckpointBeyondHeadStops(t *testing.T) {
 		t.Fatalf("projected events below a checkpoint beyond the head: %+v, %v", st, err)
 	}
 }
+
+// streamOrder is a handler that checks that the events of each stream
+// arrive in order and one at a time, and counts how many run at once.
+type streamOrder struct {
+	recorder
+	mu      sync.Mutex
+	last    map[string]int64
+	busy    map[string]bool
+	running int
+	peak    int
+	errs    []string
+}
+
+func (h *streamOrder) Handle(ctx context.Context, e eventdesk.Event) error {
+	h.mu.Lock()
+	if h.busy[e.Stream] {
+		h.errs = append(h.errs, fmt.Sprintf("two events of %s handled at once", e.Stream))
+	}
+	if e.Version <= h.last[e.Stream] {
+		h.errs = append(h.errs, fmt.Sprintf("%s: version %d after %d", e.Stream, e.Version, h.last[e.Stream]))
+	}
+	h.busy[e.Stream] = true
+	h.running++
+	h.peak = max(h.peak, h.running)
+	h.mu.Unlock()
+	time.Sleep(2 * time.Millisecond) // long enough for other streams to overlap
+	err := h.recorder.Handle(ctx, e)
+	h.mu.Lock()
+	h.busy[e.Stream] = false
+	h.running--
+	if err == nil {
+		h.last[e.Stream] = e.Version
+	}
+	h.mu.Unlock()
+	return err
+}
+
+func TestSideEffectConcurrentBatchesKeepStreamOrderAndHandleOnce(t *testing.T) {
+	e := newEnv(t)
+	var ids []string
+	for range 20 {
+		id, _ := openTicket(t, e.db, "t")
+		ids = append(ids, id)
+	}
+	var poison string
+	for i := range 3 {
+		for _, id := range ids {
+			res := comment(t, e.db, id)
+			if i == 1 && id == ids[3] {
+				evs, err := e.db.ReadAll(ctxFor(t), res.Position-1, 1)
+				if err != nil || len(evs) != 1 {
+					t.Fatal(evs, err)
+				}
+				poison = evs[0].ID
+			}
+		}
+	}
+	head, _ := e.db.Head(ctxFor(t)) // 100 events
+	h := &streamOrder{last: map[string]int64{}, busy: map[string]bool{}}
+	h.fail = func(ev eventdesk.Event, _ int) error {
+		if ev.ID == poison {
+			return errors.New("always fails")
+		}
+		return nil
+	}
+	newRunner := func() *subscription.Runner {
+		r := subscription.NewRunner(e.db, e.state, fastOptions())
+		if err := r.AddSideEffect(subscription.SideEffect{Name: "scorer", Handler: h, MaxAttempts: 2, Concurrency: 8, BatchSize: 32}); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	r := newRunner()
+	stop := start(t, r)
+	eventually(t, "caught up", func() bool { return status(r, "scorer").Checkpoint == head })
+	stop()
+	h.mu.Lock()
+	if len(h.errs) > 0 {
+		t.Fatalf("order broken: %v", h.errs)
+	}
+	if h.peak < 2 || h.peak > 8 {
+		t.Errorf("at most %d events were handled at once; want between 2 and the concurrency, 8", h.peak)
+	}
+	h.mu.Unlock()
+	got := h.ids()
+	if len(got) != int(head)-1 {
+		t.Fatalf("handled %d distinct events, want %d", len(got), head-1)
+	}
+	for id, n := range got {
+		if n != 1 {
+			t.Fatalf("event %s handled %d times", id, n)
+		}
+	}
+	letters, err := r.DeadLetters(ctxFor(t), "scorer")
+	if err != nil || len(letters) != 1 || letters[0].Event.ID != poison {
+		t.Fatalf("dead letters %v, %v; want the poison event %s", letters, err, poison)
+	}
+
+	// A restart handles nothing again.
+	openTicket(t, e.db, "after")
+	head, _ = e.db.Head(ctxFor(t))
+	r = newRunner()
+	start(t, r)
+	eventually(t, "caught up after restart", func() bool { return status(r, "scorer").Checkpoint == head })
+	for id, n := range h.ids() {
+		if n != 1 {
+			t.Fatalf("event %s handled %d times after a restart", id, n)
+		}
+	}
+	if n := len(h.ids()); n != int(head)-1 {
+		t.Fatalf("handled %d distinct events, want %d", n, head-1)
+	}
+}

@@ -291,6 +291,18 @@ func (m *Main) sideEffects(n *notifications) ([]subscription.SideEffect, error) 
 	}
 	for i := range out {
 		out[i].MaxAttempts = cfg.SideEffectAttempts
+		// Events of different tickets are handled side by side (those of
+		// one ticket stay in order): the scorer's and the policy's
+		// commands then share the event store's group commit, and the
+		// outcomes of a batch are recorded in one write. Mail and Slack
+		// stay gentle with the servers they talk to.
+		out[i].Concurrency = 4
+		switch out[i].Name {
+		case sentiment.ScorerName:
+			out[i].Concurrency = 64
+		case sentiment.EscalationName, webhook.EnqueuerName:
+			out[i].Concurrency = 16
+		}
 	}
 	return out, nil
 }
