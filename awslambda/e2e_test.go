@@ -158,6 +158,7 @@ type lambdaStack struct {
 	api, publisher, projector *function
 	sentiment, escalation     *function
 	token                     string
+	read                      string
 	poller                    *dynamodb.StreamPoller
 	seq                       atomic.Int64
 }
@@ -168,8 +169,8 @@ func newLambdaStack(t *testing.T) *lambdaStack {
 	endpoint := testenv.DynamoDB(t)
 	db := dynamodb.Open(localAWS(), endpoint)
 	suffix := fmt.Sprintf("%d-%d", os.Getpid(), time.Now().UnixNano())
-	s := &lambdaStack{db: db, events: "e2e-events-" + suffix, bus: newBus(t)}
-	read, state := "e2e-read-"+suffix, "e2e-state-"+suffix
+	s := &lambdaStack{db: db, events: "e2e-events-" + suffix, read: "e2e-read-" + suffix, bus: newBus(t)}
+	read, state := s.read, "e2e-state-"+suffix
 	if err := db.CreateEventsTable(ctx, s.events); err != nil {
 		t.Fatal(err)
 	}
@@ -332,6 +333,15 @@ func TestEndToEnd(t *testing.T) {
 	res, stats := s.http(t, "GET", "/api/v1/stats", nil, nil)
 	if res.StatusCode != http.StatusOK || fmt.Sprint(stats["total"]) != "1" {
 		t.Fatalf("stats: %d %s", res.StatusCode, res.Body)
+	}
+	// The projector keeps the dashboard's read model too.
+	today := eventdesk.Day(time.Now())
+	dash, err := s.db.Dashboard(s.read).Dashboard(ctx, today.AddDate(0, 0, -1), today.AddDate(0, 0, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if created := dash.Days[0].Created + dash.Days[1].Created + dash.Days[2].Created; created != 1 || dash.Backlog[eventdesk.StatusNew] != 1 {
+		t.Fatalf("dashboard: %d created, backlog %v", created, dash.Backlog)
 	}
 	// No changefeed on this deployment: a clear 501, not a hung stream.
 	for path, accept := range map[string]string{"/api/v1/events": "application/json", "/api/v1/events/stream": "text/event-stream"} {

@@ -3,6 +3,7 @@ package awslambda
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -13,10 +14,23 @@ import (
 	"github.com/eventdesk/eventdesk/projection"
 )
 
-// projectBatch is how many events one projection transaction applies: each
-// may add a comment item, and DynamoDB takes at most 100 items per
-// transaction (ticket, comments, counters).
+// projectBatch is how many events one ticket projection transaction
+// applies: each may add a comment item, and DynamoDB takes at most 100
+// items per transaction (ticket, comments, counters).
 const projectBatch = 40
+
+// dashboardBatch is the same for the dashboard projection, where one event
+// may change up to seven counters.
+const dashboardBatch = 12
+
+// target is one read model the projector keeps: a projection and the
+// store it writes.
+type target struct {
+	name  string
+	store eventdesk.ProjectionStore
+	apply func(ctx context.Context, tx eventdesk.ProjectionTx, events []eventdesk.Event) error
+	batch int
+}
 
 // Projector keeps the ticket read models up to date from SQS messages that
 // carry the publisher's CloudEvents (the EventBridge event, or its detail
@@ -29,9 +43,9 @@ const projectBatch = 40
 // and standard SQS queues promise neither order nor exactly-once) and the
 // read model still advances version by version, never skipping one.
 type Projector struct {
-	store eventdesk.EventStore
-	rm    eventdesk.ProjectionStore
-	log   *slog.Logger
+	store   eventdesk.EventStore
+	targets []target
+	log     *slog.Logger
 }
 
 // NewProjector returns a Projector reading store and writing rm.
@@ -42,7 +56,20 @@ func NewProjector(store eventdesk.EventStore, rm eventdesk.ProjectionStore, log 
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Projector{store: store, rm: rm, log: log}, nil
+	return &Projector{store: store, log: log, targets: []target{{
+		name: projection.TicketsName, store: rm, apply: projection.Tickets{}.ApplyAll, batch: projectBatch,
+	}}}, nil
+}
+
+// WithDashboard makes the projector keep the dashboard read model
+// (projection.Dashboard) in dash as well, after the ticket read models.
+// Each read model follows the stream from its own version, so one that
+// fails (the message comes back) never holds the other back.
+func (p *Projector) WithDashboard(dash eventdesk.ProjectionStore) *Projector {
+	p.targets = append(p.targets, target{
+		name: projection.DashboardName, store: dash, apply: projection.Dashboard{}.ApplyAll, batch: dashboardBatch,
+	})
+	return p
 }
 
 // ParseMessage reads the CloudEvent of an SQS message body: an EventBridge
@@ -80,11 +107,11 @@ func (p *Projector) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSE
 	fail := func(id string) {
 		res.BatchItemFailures = append(res.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: id})
 	}
-	type target struct {
+	type wanted struct {
 		upTo int64
 		ids  []string
 	}
-	targets := map[string]*target{}
+	targets := map[string]*wanted{}
 	var order []string
 	for _, m := range ev.Records {
 		ce, err := ParseMessage(m.Body)
@@ -95,7 +122,7 @@ func (p *Projector) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSE
 		}
 		t := targets[ce.Subject]
 		if t == nil {
-			t = &target{}
+			t = &wanted{}
 			targets[ce.Subject] = t
 			order = append(order, ce.Subject)
 		}
@@ -114,9 +141,19 @@ func (p *Projector) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSE
 	return res, nil
 }
 
-// CatchUp applies the events of stream that the read model lacks, up to
+// CatchUp applies the events of stream that the read models lack, up to
 // version upTo at least (and whatever else is there by then).
 func (p *Projector) CatchUp(ctx context.Context, stream string, upTo int64) error {
+	var errs []error
+	for _, t := range p.targets {
+		if err := p.catchUp(ctx, t, stream, upTo); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (p *Projector) catchUp(ctx context.Context, tg target, stream string, upTo int64) error {
 	if !strings.HasPrefix(stream, eventdesk.StreamPrefix) {
 		return nil // no read model is built from other streams
 	}
@@ -126,7 +163,7 @@ func (p *Projector) CatchUp(ctx context.Context, stream string, upTo int64) erro
 	}
 	for {
 		var reached int64
-		err := p.rm.Project(ctx, projection.TicketsName, 0, func(tx eventdesk.ProjectionTx) error {
+		err := tg.store.Project(ctx, tg.name, 0, func(tx eventdesk.ProjectionTx) error {
 			t, _, err := tx.Ticket(ctx, id)
 			if err != nil {
 				return err
@@ -135,21 +172,21 @@ func (p *Projector) CatchUp(ctx context.Context, stream string, upTo int64) erro
 			if reached >= upTo {
 				return nil
 			}
-			evs, err := p.store.ReadStream(ctx, stream, t.Version+1, projectBatch)
+			evs, err := p.store.ReadStream(ctx, stream, t.Version+1, tg.batch)
 			if err != nil {
 				return err
 			}
 			if len(evs) == 0 {
 				return eventdesk.Errorf(eventdesk.EUnavailable, "awslambda: %s has no version %d in the event store yet", stream, t.Version+1)
 			}
-			if err := (projection.Tickets{}).ApplyAll(ctx, tx, evs); err != nil {
+			if err := tg.apply(ctx, tx, evs); err != nil {
 				return err
 			}
 			reached = evs[len(evs)-1].Version
 			return nil
 		})
 		if err != nil {
-			return fmt.Errorf("awslambda: project %s: %w", stream, err)
+			return fmt.Errorf("awslambda: project %s into %s: %w", stream, tg.name, err)
 		}
 		if reached >= upTo {
 			return nil

@@ -27,3 +27,12 @@ func TestProjections(t *testing.T) {
 		return r, r
 	})
 }
+
+// TestDashboard runs the dashboard suite against DynamoDB Local.
+func TestDashboard(t *testing.T) {
+	storetest.RunDashboard(t, func(tb testing.TB) (eventdesk.ProjectionStore, eventdesk.DashboardReader) {
+		db, _ := openLocal(tb)
+		d := db.Dashboard(newReadModels(tb).Table())
+		return d, d
+	})
+}

@@ -117,10 +117,14 @@ func lambdaHandler(ctx context.Context, role string, getenv func(string) string,
 			return nil, fmt.Errorf("lambda api: %w", err)
 		}
 		// The HTML interface too, on the same application and sessions;
-		// its live updates (Server-Sent Events) cannot pass API Gateway
-		// and the dashboard has no DynamoDB read model, so both are off.
+		// its live updates (Server-Sent Events) cannot pass API Gateway,
+		// so they are off. The dashboard reads the read table.
+		dash, err := app.NewDashboardHandler(a, db.Dashboard(getenv(envReadTable)))
+		if err != nil {
+			return nil, fmt.Errorf("lambda api: %w", err)
+		}
 		ui, err := web.NewServer(web.Config{
-			App: a, Sessions: sessions, Key: []byte(getenv(envSessionKey)), SecureCookies: true,
+			App: a, Sessions: sessions, Key: []byte(getenv(envSessionKey)), SecureCookies: true, Dashboard: dash,
 			DemoLogin: demo, Logger: logger,
 		})
 		if err != nil {
@@ -155,7 +159,7 @@ func lambdaHandler(ctx context.Context, role string, getenv func(string) string,
 		if err != nil {
 			return nil, err
 		}
-		return p.Handle, nil
+		return p.WithDashboard(db.Dashboard(getenv(envReadTable))).Handle, nil
 	case awslambda.RoleSentiment, awslambda.RoleEscalation:
 		if err := need(envEventsTable, envReadTable, envStateTable); err != nil {
 			return nil, err
