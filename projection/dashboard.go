@@ -85,31 +85,46 @@ func (Dashboard) Apply(ctx context.Context, tx eventdesk.ProjectionTx, e eventde
 	if err := tx.SaveTicket(ctx, t); err != nil {
 		return fmt.Errorf("projection: dashboard: save ticket %s: %w", id, err)
 	}
-	day := dayKey(e.RecordedAt)
-	add := func(name string, n int64) error {
-		if err := tx.AddCount(ctx, name, n); err != nil {
-			return fmt.Errorf("projection: dashboard: counter %s: %w", name, err)
+	var cerr error
+	err = DashboardCounts(old, t, e, func(name string, n int64) {
+		if cerr == nil {
+			if err := tx.AddCount(ctx, name, n); err != nil {
+				cerr = fmt.Errorf("projection: dashboard: counter %s: %w", name, err)
+			}
 		}
-		return nil
+	})
+	if err != nil {
+		return err
 	}
-	var errs []error
+	return cerr
+}
+
+// DashboardCounts calls add with each change of the dashboard's counters
+// that event e makes by moving a ticket from old (the zero Ticket if e
+// creates it) to t = Evolve(old, e). It reads only the fields Slim keeps,
+// so old and t may be slim or full tickets: a bulk rebuild that folds the
+// full tickets anyway derives the dashboard in the same pass.
+func DashboardCounts(old, t eventdesk.Ticket, e eventdesk.Event, add func(name string, n int64)) error {
+	day := dayKey(e.RecordedAt)
 	if !old.Exists() {
-		errs = append(errs, add("d:"+day+":created", 1))
+		add("d:"+day+":created", 1)
 	}
 	if old.Status != t.Status {
 		if old.Exists() && old.Status.Active() {
-			errs = append(errs, add("now:"+string(old.Status), -1), add("d:"+day+":s:"+string(old.Status), -1))
+			add("now:"+string(old.Status), -1)
+			add("d:"+day+":s:"+string(old.Status), -1)
 		}
 		if t.Status.Active() {
-			errs = append(errs, add("now:"+string(t.Status), 1), add("d:"+day+":s:"+string(t.Status), 1))
+			add("now:"+string(t.Status), 1)
+			add("d:"+day+":s:"+string(t.Status), 1)
 		}
 	}
 	if old.ResolvedAt.IsZero() && !t.ResolvedAt.IsZero() {
-		errs = append(errs, add("d:"+day+":resolved", 1),
-			add("d:"+day+":ttr:"+strconv.Itoa(Bucket(t.ResolvedAt.Sub(t.CreatedAt))), 1))
+		add("d:"+day+":resolved", 1)
+		add("d:"+day+":ttr:"+strconv.Itoa(Bucket(t.ResolvedAt.Sub(t.CreatedAt))), 1)
 	}
 	if old.FirstResponseAt.IsZero() && !t.FirstResponseAt.IsZero() {
-		errs = append(errs, add("d:"+day+":frt:"+strconv.Itoa(Bucket(t.FirstResponseAt.Sub(t.CreatedAt))), 1))
+		add("d:"+day+":frt:"+strconv.Itoa(Bucket(t.FirstResponseAt.Sub(t.CreatedAt))), 1)
 	}
 	if e.Type == eventdesk.TypeSentimentScored {
 		p, err := eventdesk.Decode(e)
@@ -117,14 +132,10 @@ func (Dashboard) Apply(ctx context.Context, tx eventdesk.ProjectionTx, e eventde
 			return fmt.Errorf("projection: dashboard: event %s: %w", e.ID, err)
 		}
 		score := p.(eventdesk.SentimentScored).Score
-		errs = append(errs, add("d:"+day+":tone:n", 1), add("d:"+day+":tone:sum", ToneUnits(score)))
+		add("d:"+day+":tone:n", 1)
+		add("d:"+day+":tone:sum", ToneUnits(score))
 		if score <= eventdesk.NegativeTone {
-			errs = append(errs, add("d:"+day+":tone:neg", 1))
-		}
-	}
-	for _, err := range errs {
-		if err != nil {
-			return err
+			add("d:"+day+":tone:neg", 1)
 		}
 	}
 	return nil

@@ -41,14 +41,16 @@ type bulkReader interface {
 const rebuildFile = ReadModelsFile + ".rebuild"
 
 // Tuning of a rebuild: events read per ReadAll, events per transaction,
-// decoded tickets kept between transactions.
-const (
+// decoded tickets kept between transactions. Variables so that tests can
+// make a small history span many transactions.
+var (
 	rebuildPage      = 4096
 	rebuildBatch     = 16384
 	rebuildCacheSize = 65536
 )
 
-// RebuildReadModels rebuilds <dir>/readmodels.db from the events of src,
+// RebuildReadModels rebuilds <dir>/readmodels.db, and in the same pass
+// <dir>/dashboard.db (see dashboard_rebuild.go), from the events of src,
 // offline: nothing else may have the read models open (the CLI holds the
 // data directory's lock). progress, if not nil, is called after each batch
 // with the position reached and the head at the start.
@@ -58,6 +60,9 @@ func RebuildReadModels(ctx context.Context, dir string, src RebuildSource, progr
 		return err
 	}
 	defer b.discard()
+	if b.dash, err = newDashRebuild(dir); err != nil {
+		return err
+	}
 	head, err := src.Head(ctx)
 	if err != nil {
 		return fmt.Errorf("sqlite: rebuild: %w", err)
@@ -66,6 +71,9 @@ func RebuildReadModels(ctx context.Context, dir string, src RebuildSource, progr
 		return err
 	}
 	if _, err := b.catchUp(ctx, src); err != nil {
+		return err
+	}
+	if err := b.dash.finish(b.pos); err != nil {
 		return err
 	}
 	if err := b.finish(); err != nil {
@@ -78,7 +86,10 @@ func RebuildReadModels(ctx context.Context, dir string, src RebuildSource, progr
 	if err := settleOldFile(target); err != nil {
 		return err
 	}
-	return b.swapInto(target)
+	if err := b.swapInto(target); err != nil {
+		return err
+	}
+	return b.dash.swapInto(dir)
 }
 
 // Rebuild rebuilds the read models from the events of src while they stay
@@ -106,7 +117,7 @@ func (m *ReadModels) Rebuild(ctx context.Context, src RebuildSource, progress fu
 		if err != nil {
 			return err
 		}
-		if n < rebuildPage {
+		if n < int64(rebuildPage) {
 			break
 		}
 	}
@@ -145,6 +156,7 @@ type rebuilder struct {
 	indices []string // CREATE INDEX statements dropped for the bulk load
 	pos     int64
 	done    bool
+	dash    *dashRebuild // the dashboard built in the same pass, if any
 }
 
 func newRebuilder(dir string) (*rebuilder, error) {
@@ -281,10 +293,23 @@ func (b *rebuilder) project(ctx context.Context, src RebuildSource, until int64,
 					}
 				}
 			}
-			return projection.Tickets{}.ApplyAll(ctx, tx, batch)
+			if b.dash == nil {
+				return projection.Tickets{}.ApplyAll(ctx, tx, batch)
+			}
+			tap := &dashTap{rmTx: rt, d: b.dash}
+			for i := range batch {
+				tap.e = &batch[i]
+				if err := (projection.Tickets{}).Apply(ctx, tap, batch[i]); err != nil {
+					return err
+				}
+			}
+			return nil
 		})
 		if err != nil {
 			return fmt.Errorf("sqlite: rebuild: %w", err)
+		}
+		if b.dash != nil {
+			b.dash.flush()
 		}
 		n += int64(len(batch))
 		b.pos = last
@@ -357,6 +382,10 @@ func (b *rebuilder) swapInto(target string) error {
 
 // discard drops an unfinished build.
 func (b *rebuilder) discard() {
+	if b.dash != nil {
+		b.dash.discard()
+		b.dash = nil
+	}
 	if b.w != nil {
 		_ = b.w.close()
 		b.w = nil

@@ -11,10 +11,10 @@ func runReplay(ctx context.Context, args []string, io stdio, getenv func(string)
 	cfg := configFromEnv(getenv)
 	f := newFlags("replay", `Usage: eventdesk replay [--data DIR]
 
-Rebuilds the read models (ticket list, details, history, counts) from the
-event store: it projects every event from position 0 into new tables and
-swaps them in when they have caught up, so the old read models stay intact
-if the rebuild fails. Side effects (webhooks, e-mail, …) are never fired
+Rebuilds the read models (ticket list, details, history, counts, and the
+dashboard) from the event store: it projects every event from position 0,
+in one pass, into new files and swaps them in when they have caught up, so
+the old read models stay intact if the rebuild fails. Side effects (webhooks, e-mail, …) are never fired
 again: their checkpoints are kept apart and are not touched.
 
 Use it after a change to a projection, or when the read models are damaged.
