@@ -65,7 +65,7 @@ func TestEvolveEachEvent(t *testing.T) {
 		{name: "public reply by the team", steps: []step{{agent, eventdesk.TicketCommented{CommentID: commentID1, Author: agent, Body: "Hi"}}},
 			want: touched(agent, func(t *eventdesk.Ticket) {
 				t.Comments = []eventdesk.Comment{{ID: commentID1, Author: agent, Body: "Hi", CreatedAt: at(2)}}
-				t.CommentCount, t.FirstResponseAt = 1, at(2)
+				t.CommentCount, t.PublicCommentCount, t.FirstResponseAt = 1, 1, at(2)
 			})},
 		{name: "internal note", steps: []step{{agent, eventdesk.TicketCommented{CommentID: commentID1, Author: agent, Body: "Hm", Internal: true}}},
 			want: touched(agent, func(t *eventdesk.Ticket) {
@@ -75,7 +75,7 @@ func TestEvolveEachEvent(t *testing.T) {
 		{name: "reply by the requester", steps: []step{{requester, eventdesk.TicketCommented{CommentID: commentID1, Author: requester, Body: "Still?"}}},
 			want: touched(requester, func(t *eventdesk.Ticket) {
 				t.Comments = []eventdesk.Comment{{ID: commentID1, Author: requester, Body: "Still?", CreatedAt: at(2)}}
-				t.CommentCount = 1
+				t.CommentCount, t.PublicCommentCount = 1, 1
 			})},
 		{name: "sentiment scored does not touch the ticket", steps: []step{{"policy:sentiment", eventdesk.SentimentScored{SourceEventID: eventID1, Score: -0.5, Label: "negative"}}},
 			want: func() eventdesk.Ticket {

@@ -175,8 +175,13 @@ type Ticket struct {
 	// resolved, or closed without being resolved first; resolved → closed
 	// keeps the time of resolving); zero while it is active.
 	ResolvedAt time.Time `json:"resolvedAt,omitzero"`
-	// CommentCount counts all comments, internal notes included.
+	// CommentCount counts all comments, internal notes included: staff's
+	// count.
 	CommentCount int `json:"commentCount"`
+	// PublicCommentCount counts the comments that are not internal notes:
+	// the count a requester sees, kept next to CommentCount so that a list
+	// (which carries no comments) never reveals that internal notes exist.
+	PublicCommentCount int `json:"publicCommentCount"`
 	// Sentiment holds the latest scores, oldest first (at most
 	// MaxSentimentHistory).
 	Sentiment []SentimentScore `json:"sentiment,omitempty"`

@@ -30,9 +30,11 @@ func visible(a eventdesk.Actor, t eventdesk.Ticket) eventdesk.Ticket {
 	if a.Role.SeesAll() {
 		return t
 	}
+	// The read model keeps the public count next to the total, so that a
+	// list item (which carries no comments) shows the requester only what
+	// they can see, and never that internal notes exist.
+	t.CommentCount = t.PublicCommentCount
 	if t.Comments != nil {
-		// A single ticket: count what the caller sees. (List items carry
-		// no comments; their count stays the read model's.)
 		comments := make([]eventdesk.Comment, 0, len(t.Comments))
 		for _, c := range t.Comments {
 			if !c.Internal {

@@ -43,6 +43,48 @@ func RunProjections(t *testing.T, open OpenProjections) {
 	t.Run("UnknownEventFailsLoudly", func(t *testing.T) { projUnknownEvent(t, open) })
 	t.Run("StatsAfterChanges", func(t *testing.T) { projStats(t, open) })
 	t.Run("WaitFor", func(t *testing.T) { projWaitFor(t, open) })
+	t.Run("PublicCommentCount", func(t *testing.T) { projPublicCommentCount(t, open) })
+}
+
+// projPublicCommentCount: the read model counts public comments apart from
+// internal notes, in the ticket and in list items (which carry no
+// comments), so that a requester's list never counts notes they may not
+// see.
+func projPublicCommentCount(t *testing.T, open OpenProjections) {
+	w := newProjWorld(t, open)
+	ctx := projCtx(t)
+	id := w.open(eventdesk.TicketCreated{Requester: "rita"}, time.Time{})
+	quiet := w.open(eventdesk.TicketCreated{Requester: "rita"}, time.Time{})
+	w.apply(
+		w.event(id, eventdesk.TicketCommented{CommentID: "c1", Author: "rita", Body: "Any news?"}, time.Time{}, "rita"),
+		w.event(id, eventdesk.TicketCommented{CommentID: "c2", Author: "alice", Body: "rita again", Internal: true}, time.Time{}, "alice"),
+		w.event(quiet, eventdesk.TicketCommented{CommentID: "c3", Author: "alice", Body: "only a note", Internal: true}, time.Time{}, "alice"),
+	)
+	w.apply(
+		w.event(id, eventdesk.TicketCommented{CommentID: "c4", Author: "alice", Body: "Looking.", Internal: false}, time.Time{}, "alice"),
+		w.event(id, eventdesk.TicketCommented{CommentID: "c5", Author: "bob", Body: "dup of #12", Internal: true}, time.Time{}, "bob"),
+	)
+	want := map[string][2]int{id: {4, 2}, quiet: {1, 0}} // total, public
+	for x, n := range want {
+		got, err := w.tr.Ticket(ctx, x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		projSameTicket(t, got, w.want(x), true)
+		if got.CommentCount != n[0] || got.PublicCommentCount != n[1] {
+			t.Errorf("Ticket(%s): commentCount %d, publicCommentCount %d; want %d, %d", x, got.CommentCount, got.PublicCommentCount, n[0], n[1])
+		}
+	}
+	items := w.list(eventdesk.TicketFilter{Requester: "rita"}, 10)
+	if len(items) != len(want) {
+		t.Fatalf("list of rita's tickets: %d items, want %d", len(items), len(want))
+	}
+	for _, got := range items {
+		projSameTicket(t, got, w.want(got.ID), false)
+		if n := want[got.ID]; got.CommentCount != n[0] || got.PublicCommentCount != n[1] {
+			t.Errorf("list item %s: commentCount %d, publicCommentCount %d; want %d, %d", got.ID, got.CommentCount, got.PublicCommentCount, n[0], n[1])
+		}
+	}
 }
 
 // projWorld builds ticket streams and applies their events, keeping the
@@ -225,6 +267,7 @@ func projSameTicket(tb testing.TB, got, want eventdesk.Ticket, withComments bool
 	check("resolvedAt", got.ResolvedAt.Equal(want.ResolvedAt))
 	check("firstResponseAt", got.FirstResponseAt.Equal(want.FirstResponseAt))
 	check("commentCount", got.CommentCount == want.CommentCount)
+	check("publicCommentCount", got.PublicCommentCount == want.PublicCommentCount)
 	check("comments", len(got.Comments) == len(want.Comments))
 	for i := range min(len(got.Comments), len(want.Comments)) {
 		g, w := got.Comments[i], want.Comments[i]

@@ -1,0 +1,76 @@
+package sqlite
+
+import (
+	"context"
+	"io/fs"
+	"log/slog"
+	"path/filepath"
+	"testing"
+	"testing/fstest"
+
+	"github.com/eventdesk/eventdesk"
+)
+
+// TestReadModelsPublicCommentCountMigration: tickets written before the
+// read model kept publicCommentCount (schema 1) get it from their stored
+// comments, so that a requester's list never counts internal notes.
+func TestReadModelsPublicCommentCountMigration(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	first, err := fs.ReadFile(readModelsSchema.files, "0001_tickets.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v1 := readModelsSchema
+	v1.files = fstest.MapFS{"0001_tickets.sql": &fstest.MapFile{Data: first}}
+	w, r, err := openFile(ctx, filepath.Join(dir, ReadModelsFile), v1, options{logger: slog.New(slog.DiscardHandler), readers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const (
+		noted = "0195a000-0000-7000-8000-00000000000a"
+		quiet = "0195a000-0000-7000-8000-00000000000b"
+	)
+	insert := `INSERT INTO tickets (id, status, priority, prio_rank, assignee, requester, created_at, updated_at, version, position, doc, comments)
+		VALUES (?, 'open', 'normal', 1, '', 'rita', 1, 1, 4, 4, ?, ?)`
+	rows := []struct {
+		id, doc  string
+		comments any
+	}{
+		{noted, `{"id":"` + noted + `","requester":"rita","status":"open","priority":"normal","tags":[],"version":4,"commentCount":3}`,
+			[]byte(`[{"id":"c1","author":"rita","body":"?","internal":false},{"id":"c2","author":"alice","body":"rita again","internal":true},{"id":"c3","author":"alice","body":"ok","internal":false}]`)},
+		{quiet, `{"id":"` + quiet + `","requester":"rita","status":"open","priority":"normal","tags":[],"version":1,"commentCount":0}`, nil},
+	}
+	for _, row := range rows {
+		if _, err := w.ExecContext(ctx, insert, row.id, []byte(row.doc), row.comments); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = r.Close()
+	_ = w.Close()
+
+	m, err := OpenReadModels(dir, ReadModelsOptions{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	want := map[string][2]int{noted: {3, 2}, quiet: {0, 0}}
+	for id, n := range want {
+		got, err := m.Ticket(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.CommentCount != n[0] || got.PublicCommentCount != n[1] {
+			t.Errorf("ticket %s after the migration: commentCount %d, publicCommentCount %d; want %d, %d", id, got.CommentCount, got.PublicCommentCount, n[0], n[1])
+		}
+	}
+	page, err := m.Tickets(ctx, eventdesk.TicketFilter{Requester: "rita"})
+	if err != nil || len(page.Items) != 2 {
+		t.Fatalf("Tickets = %d items, %v; want 2", len(page.Items), err)
+	}
+	for _, got := range page.Items {
+		if n := want[got.ID]; got.PublicCommentCount != n[1] {
+			t.Errorf("list item %s: publicCommentCount %d, want %d", got.ID, got.PublicCommentCount, n[1])
+		}
+	}
+}
