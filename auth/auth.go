@@ -23,6 +23,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/eventdesk/eventdesk"
@@ -44,6 +45,20 @@ type Sessions struct {
 	// Secure marks cookies Secure (set it when served over HTTPS).
 	Secure bool
 	now    func() time.Time
+
+	// verified remembers cookie values whose signature was checked, so
+	// that a client's every request does not pay for an HMAC and a JSON
+	// decode; the expiry is still checked each time.
+	mu       sync.Mutex
+	verified map[string]verifiedSession
+}
+
+// maxVerified bounds the verified-cookie cache (values are at most 1 KiB).
+const maxVerified = 4096
+
+type verifiedSession struct {
+	actor   eventdesk.Actor
+	expires int64
 }
 
 // NewSessions returns sessions signed with key (at least 32 bytes) that
@@ -80,24 +95,43 @@ func (s *Sessions) sign(payload string) []byte {
 // Decode checks a cookie value and returns its actor. A forged, malformed
 // or expired value is an EUnauthorized error.
 func (s *Sessions) Decode(v string) (eventdesk.Actor, error) {
-	bad := eventdesk.Errorf(eventdesk.EUnauthorized, "invalid or expired session: log in again")
+	bad := func() error {
+		return eventdesk.Errorf(eventdesk.EUnauthorized, "invalid or expired session: log in again")
+	}
+	now := s.now().Unix()
+	s.mu.Lock()
+	c, ok := s.verified[v]
+	s.mu.Unlock()
+	if ok {
+		if c.expires < now {
+			return eventdesk.Actor{}, bad()
+		}
+		return c.actor, nil
+	}
 	payload, sig, ok := strings.Cut(v, ".")
 	if !ok || len(v) > 1024 {
-		return eventdesk.Actor{}, bad
+		return eventdesk.Actor{}, bad()
 	}
 	got, err := base64.RawURLEncoding.DecodeString(sig)
 	if err != nil || !hmac.Equal(got, s.sign(payload)) {
-		return eventdesk.Actor{}, bad
+		return eventdesk.Actor{}, bad()
 	}
 	b, err := base64.RawURLEncoding.DecodeString(payload)
 	if err != nil {
-		return eventdesk.Actor{}, bad
+		return eventdesk.Actor{}, bad()
 	}
 	var sess session
-	if err := json.Unmarshal(b, &sess); err != nil || sess.Expires < s.now().Unix() || !sess.Role.Valid() || sess.User == "" {
-		return eventdesk.Actor{}, bad
+	if err := json.Unmarshal(b, &sess); err != nil || sess.Expires < now || !sess.Role.Valid() || sess.User == "" {
+		return eventdesk.Actor{}, bad()
 	}
-	return eventdesk.Actor{Name: sess.User, Role: sess.Role}, nil
+	a := eventdesk.Actor{Name: sess.User, Role: sess.Role}
+	s.mu.Lock()
+	if s.verified == nil || len(s.verified) >= maxVerified {
+		s.verified = make(map[string]verifiedSession)
+	}
+	s.verified[v] = verifiedSession{actor: a, expires: sess.Expires}
+	s.mu.Unlock()
+	return a, nil
 }
 
 // SetCookie logs a in on the client: an HttpOnly, SameSite=Lax cookie.

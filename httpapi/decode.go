@@ -23,13 +23,15 @@ import (
 // readBody checks the content type against accepted and reads the body
 // (at most MaxBodyBytes).
 func readBody(w http.ResponseWriter, r *http.Request, accepted ...string) ([]byte, error) {
-	ct := r.Header.Get("Content-Type")
-	mt, params, err := mime.ParseMediaType(ct)
-	if ct == "" || err != nil || !contains(accepted, mt) {
-		return nil, httpError(codeUnsupportedMedia, "Content-Type must be "+strings.Join(accepted, " or "))
-	}
-	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
-		return nil, httpError(codeUnsupportedMedia, "only the UTF-8 charset is accepted")
+	// The usual header is exactly an accepted type: no parsing needed.
+	if ct := r.Header.Get("Content-Type"); !contains(accepted, ct) {
+		mt, params, err := mime.ParseMediaType(ct)
+		if ct == "" || err != nil || !contains(accepted, mt) {
+			return nil, httpError(codeUnsupportedMedia, "Content-Type must be "+strings.Join(accepted, " or "))
+		}
+		if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+			return nil, httpError(codeUnsupportedMedia, "only the UTF-8 charset is accepted")
+		}
 	}
 	if r.ContentLength > MaxBodyBytes {
 		return nil, eventdesk.Errorf(eventdesk.ETooLarge, "the body must be at most %d bytes", MaxBodyBytes)
@@ -165,9 +167,14 @@ func etag(version int64) string { return `"` + strconv.FormatInt(version, 10) + 
 
 // minPosition reads X-Min-Position or ?minPosition=.
 func minPosition(r *http.Request) (int64, error) {
+	return minPositionOf(r, r.URL.Query())
+}
+
+// minPositionOf is minPosition with the query already parsed.
+func minPositionOf(r *http.Request, query url.Values) (int64, error) {
 	v := r.Header.Get("X-Min-Position")
 	field := "X-Min-Position"
-	if q := r.URL.Query().Get("minPosition"); q != "" {
+	if q := query.Get("minPosition"); q != "" {
 		v, field = q, "minPosition"
 	}
 	if v == "" {
@@ -183,20 +190,27 @@ func minPosition(r *http.Request) (int64, error) {
 // queryParams checks that a query has only known parameters, each at most
 // once unless repeatable, so that a typo is an error rather than ignored.
 func queryParams(r *http.Request, known map[string]bool) error {
+	_, err := checkedQuery(r, known)
+	return err
+}
+
+// checkedQuery is queryParams that also returns the parsed query, for
+// handlers that read several parameters (each Query call parses again).
+func checkedQuery(r *http.Request, known map[string]bool) (url.Values, error) {
 	q, err := parseQuery(r)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for k, vs := range q {
 		repeatable, ok := known[k]
 		if !ok {
-			return eventdesk.FieldError(k, "unknown query parameter")
+			return nil, eventdesk.FieldError(k, "unknown query parameter")
 		}
 		if len(vs) > 1 && !repeatable {
-			return eventdesk.FieldError(k, "must be given at most once")
+			return nil, eventdesk.FieldError(k, "must be given at most once")
 		}
 	}
-	return nil
+	return q, nil
 }
 
 func parseQuery(r *http.Request) (map[string][]string, error) {
@@ -209,7 +223,12 @@ func parseQuery(r *http.Request) (map[string][]string, error) {
 
 // parseInt reads an integer query parameter within [lo, hi].
 func parseInt(r *http.Request, name string, def, lo, hi int64) (int64, error) {
-	v := r.URL.Query().Get(name)
+	return parseIntOf(r.URL.Query(), name, def, lo, hi)
+}
+
+// parseIntOf is parseInt with the query already parsed.
+func parseIntOf(q url.Values, name string, def, lo, hi int64) (int64, error) {
+	v := q.Get(name)
 	if v == "" {
 		return def, nil
 	}
@@ -227,4 +246,168 @@ func parseTime(name, v string) (time.Time, error) {
 		return time.Time{}, eventdesk.FieldError(name, "must be an RFC 3339 time, e.g. 2026-01-02T15:04:05Z")
 	}
 	return t, nil
+}
+
+// decodeCreateFast decodes the usual create body — one flat object of the
+// request's own field names, each at most once, with strings free of
+// escapes — without reflection, and reports whether it did. Anything else
+// (escapes, nulls where a string goes, other keys or key spellings,
+// trailing data, bad JSON) returns false untouched, for decodeStrict to
+// decode or refuse as it always has; what this accepts, decodeStrict
+// decodes to the same value.
+func decodeCreateFast(body []byte, req *createTicketRequest) bool {
+	if !utf8.Valid(body) {
+		return false
+	}
+	s := jsonScanner{b: body}
+	s.space()
+	if !s.byte('{') {
+		return false
+	}
+	var out createTicketRequest
+	var seen uint8
+	s.space()
+	if !s.byte('}') {
+		for {
+			s.space()
+			key, ok := s.plainString()
+			if !ok {
+				return false
+			}
+			s.space()
+			if !s.byte(':') {
+				return false
+			}
+			s.space()
+			var bit uint8
+			switch key {
+			case "title":
+				bit = 1
+				out.Title, ok = s.plainString()
+			case "description":
+				bit = 2
+				out.Description, ok = s.plainString()
+			case "priority":
+				bit = 4
+				var p string
+				p, ok = s.plainString()
+				out.Priority = eventdesk.Priority(p)
+			case "requester":
+				bit = 8
+				out.Requester, ok = s.plainString()
+			case "assignee":
+				bit = 16
+				if !s.null() {
+					var a string
+					a, ok = s.plainString()
+					out.Assignee = &a
+				}
+			case "tags":
+				bit = 32
+				if !s.null() {
+					out.Tags, ok = s.plainStrings()
+				}
+			default:
+				return false
+			}
+			if !ok || seen&bit != 0 {
+				return false
+			}
+			seen |= bit
+			s.space()
+			if s.byte('}') {
+				break
+			}
+			if !s.byte(',') {
+				return false
+			}
+		}
+	}
+	s.space()
+	if s.i != len(s.b) {
+		return false
+	}
+	*req = out
+	return true
+}
+
+// jsonScanner reads the few JSON shapes decodeCreateFast accepts.
+type jsonScanner struct {
+	b []byte
+	i int
+}
+
+func (s *jsonScanner) space() {
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case ' ', '\t', '\n', '\r':
+			s.i++
+		default:
+			return
+		}
+	}
+}
+
+// byte consumes c if it is next.
+func (s *jsonScanner) byte(c byte) bool {
+	if s.i < len(s.b) && s.b[s.i] == c {
+		s.i++
+		return true
+	}
+	return false
+}
+
+// null consumes a null literal if it is next (and not a prefix of more).
+func (s *jsonScanner) null() bool {
+	if len(s.b)-s.i >= 4 && string(s.b[s.i:s.i+4]) == "null" {
+		s.i += 4
+		return true
+	}
+	return false
+}
+
+// plainString reads a string without escapes or control characters.
+func (s *jsonScanner) plainString() (string, bool) {
+	if !s.byte('"') {
+		return "", false
+	}
+	for j := s.i; j < len(s.b); j++ {
+		switch c := s.b[j]; {
+		case c == '"':
+			v := string(s.b[s.i:j])
+			s.i = j + 1
+			return v, true
+		case c == '\\' || c < 0x20:
+			return "", false
+		}
+	}
+	return "", false
+}
+
+// plainStrings reads an array of plain strings (empty: not nil, as
+// encoding/json decodes []).
+func (s *jsonScanner) plainStrings() ([]string, bool) {
+	if !s.byte('[') {
+		return nil, false
+	}
+	out := []string{}
+	s.space()
+	if s.byte(']') {
+		return out, true
+	}
+	for {
+		s.space()
+		v, ok := s.plainString()
+		if !ok {
+			return nil, false
+		}
+		out = append(out, v)
+		s.space()
+		if s.byte(']') {
+			return out, true
+		}
+		if !s.byte(',') {
+			return nil, false
+		}
+	}
 }

@@ -1,8 +1,7 @@
 package httpapi
 
 import (
-	"bytes"
-	"encoding/json"
+	"math"
 	"strconv"
 	"sync"
 	"time"
@@ -93,16 +92,71 @@ func appendTicket(b []byte, t *ticketJSON) []byte {
 	return append(b, '}')
 }
 
-// appendSentiment writes a ticket's sentiment (rare, staff only) through
-// encoding/json, without HTML escaping like the rest.
+// appendSentiment writes a ticket's sentiment (every scored ticket a
+// staff member lists or opens carries one).
 func appendSentiment(b []byte, s *sentimentJSON) []byte {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(s); err != nil {
-		return append(b, "null"...)
+	start := len(b)
+	b = append(b, `{"latest":`...)
+	b, ok := appendScore(b, &s.Latest)
+	b = append(b, `,"trend":`...)
+	if s.Trend == nil {
+		b = append(b, "null"...)
+	} else {
+		b = appendString(b, *s.Trend)
 	}
-	return append(b, bytes.TrimSuffix(buf.Bytes(), []byte("\n"))...)
+	if len(s.History) > 0 {
+		b = append(b, `,"history":[`...)
+		for i := range s.History {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			var okh bool
+			if b, okh = appendScore(b, &s.History[i]); !okh {
+				ok = false
+			}
+		}
+		b = append(b, ']')
+	}
+	if !ok {
+		// A score encoding/json cannot write (NaN, ±Inf): it fails, and so
+		// did this before it was written by hand.
+		return append(b[:start], "null"...)
+	}
+	return append(b, '}')
+}
+
+// appendScore writes one score; ok is false for a score JSON cannot hold.
+func appendScore(b []byte, s *scoreJSON) ([]byte, bool) {
+	b = append(b, `{"score":`...)
+	b, ok := appendFloat(b, s.Score)
+	b = append(b, `,"label":`...)
+	b = appendString(b, s.Label)
+	b = append(b, `,"at":`...)
+	b = appendTime(b, s.At)
+	b = append(b, `,"sourceEventId":`...)
+	b = appendString(b, s.SourceEventID)
+	return append(b, '}'), ok
+}
+
+// appendFloat writes f as encoding/json writes a float64: the shortest
+// representation, in exponent form only below 1e-6 or from 1e21 on, with
+// a two-digit exponent shortened (1e-07 → 1e-7).
+func appendFloat(b []byte, f float64) ([]byte, bool) {
+	if math.IsInf(f, 0) || math.IsNaN(f) {
+		return b, false
+	}
+	format := byte('f')
+	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+		format = 'e'
+	}
+	b = strconv.AppendFloat(b, f, format, -1, 64)
+	if format == 'e' {
+		if n := len(b); n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
+			b[n-2] = b[n-1]
+			b = b[:n-1]
+		}
+	}
+	return b, true
 }
 
 func appendComment(b []byte, c *commentJSON) []byte {

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 	"testing"
 	"time"
 )
@@ -39,6 +40,38 @@ func TestAppendTicketMatchesEncodingJSON(t *testing.T) {
 			}
 		}
 	}
+}
+
+func TestAppendSentimentMatchesEncodingJSON(t *testing.T) {
+	at := time.Date(2026, 1, 2, 3, 4, 5, 600000, time.UTC)
+	trend := "improving"
+	scores := []float64{0, math.Copysign(0, -1), 1, -1, 0.5, -0.123456789, 1e-7, -3e-9, 1e-6, 123456789, 1e20, 1e21, 2.5e300, 5e-324}
+	for i, f := range scores {
+		sc := scoreJSON{Score: f, Label: tricky[i%len(tricky)], At: at.Add(time.Duration(i)), SourceEventID: tricky[(i+1)%len(tricky)]}
+		for _, s := range []sentimentJSON{
+			{Latest: sc},
+			{Latest: sc, Trend: &trend, History: []scoreJSON{sc, {Score: -f}}},
+			{Latest: sc, History: []scoreJSON{}},
+		} {
+			tk := ticketJSON{ID: "id", Tags: []string{}, Sentiment: &s}
+			if got, want := string(appendTicket(nil, &tk)), stdJSON(t, tk); got != want {
+				t.Errorf("score %v:\n got %s\nwant %s", f, got, want)
+			}
+		}
+	}
+}
+
+func FuzzAppendFloat(f *testing.F) {
+	for _, v := range []float64{0, 1, -0.5, 1e-7, 1e21, 123.456} {
+		f.Add(v)
+	}
+	f.Fuzz(func(t *testing.T, v float64) {
+		got, ok := appendFloat(nil, v)
+		want, err := json.Marshal(v)
+		if ok != (err == nil) || ok && string(got) != string(want) {
+			t.Fatalf("%v: got %s (%t), want %s (%v)", v, got, ok, want, err)
+		}
+	})
 }
 
 func FuzzAppendString(f *testing.F) {

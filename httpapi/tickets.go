@@ -146,9 +146,11 @@ func (s *Server) createTicket(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req createTicketRequest
-	if err := decodeStrict(body, &req); err != nil {
-		s.writeError(w, r, err)
-		return
+	if !decodeCreateFast(body, &req) {
+		if err := decodeStrict(body, &req); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
 	}
 	cmd := app.CreateTicket{
 		Title: req.Title, Description: req.Description, Priority: req.Priority, Requester: req.Requester,
@@ -167,14 +169,11 @@ func (s *Server) createTicket(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) listTickets(w http.ResponseWriter, r *http.Request) {
-	if err := queryParams(r, map[string]bool{
-		"status": true, "priority": true, "assignee": false, "unassigned": false, "requester": false,
-		"tag": false, "q": false, "sort": false, "limit": false, "cursor": false, "minPosition": false,
-	}); err != nil {
+	q, err := checkedQuery(r, listParams)
+	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	q := r.URL.Query()
 	f := eventdesk.TicketFilter{
 		Assignee: q.Get("assignee"), Requester: q.Get("requester"), Tag: q.Get("tag"), Text: q.Get("q"),
 		Sort: eventdesk.TicketSort(q.Get("sort")), Cursor: q.Get("cursor"),
@@ -193,13 +192,13 @@ func (s *Server) listTickets(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, eventdesk.FieldError("unassigned", "must be true or false"))
 		return
 	}
-	limit, err := parseInt(r, "limit", eventdesk.DefaultListLimit, 1, eventdesk.MaxListLimit)
+	limit, err := parseIntOf(q, "limit", eventdesk.DefaultListLimit, 1, eventdesk.MaxListLimit)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	f.Limit = int(limit)
-	minPos, err := minPosition(r)
+	minPos, err := minPositionOf(r, q)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -228,6 +227,12 @@ func (s *Server) listTickets(w http.ResponseWriter, r *http.Request) {
 	}
 	*p = append(b, "}\n"...)
 	writeBody(w, http.StatusOK, *p)
+}
+
+// listParams are the query parameters of GET /tickets (true: may repeat).
+var listParams = map[string]bool{
+	"status": true, "priority": true, "assignee": false, "unassigned": false, "requester": false,
+	"tag": false, "q": false, "sort": false, "limit": false, "cursor": false, "minPosition": false,
 }
 
 // splitList accepts both ?status=a&status=b and ?status=a,b.

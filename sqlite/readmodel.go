@@ -49,6 +49,9 @@ type ReadModels struct {
 	opts ReadModelsOptions
 	log  *slog.Logger
 
+	// rowCache holds the tickets list queries decoded (readmodel_query.go).
+	rowCache rowCache
+
 	// swap is held for reading by every query and Project and for writing
 	// while a rebuild swaps the database file.
 	swap   sync.RWMutex

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/eventdesk/eventdesk"
 )
@@ -157,7 +158,13 @@ func (m *ReadModels) Tickets(ctx context.Context, f eventdesk.TicketFilter) (eve
 	if m.closed {
 		return eventdesk.TicketPage{}, errReadModelsClosed
 	}
-	rows, err := m.r.QueryContext(ctx, q.sql, q.args...)
+	cache := m.listCache()
+	var rows *sql.Rows
+	if st := cache.stmt(ctx, q.sql); st != nil {
+		rows, err = st.QueryContext(ctx, q.args...)
+	} else {
+		rows, err = m.r.QueryContext(ctx, q.sql, q.args...)
+	}
 	if err != nil {
 		return eventdesk.TicketPage{}, fmt.Errorf("sqlite: list tickets: %w", err)
 	}
@@ -169,13 +176,20 @@ func (m *ReadModels) Tickets(ctx context.Context, f eventdesk.TicketFilter) (eve
 			more = true
 			break
 		}
-		var doc []byte
-		if err := rows.Scan(&doc); err != nil {
+		var (
+			id       string
+			ver, pos int64
+			doc      sql.RawBytes // the driver's copy, valid until Next: decoded or dropped here
+		)
+		if err := rows.Scan(&id, &ver, &pos, &doc); err != nil {
 			return eventdesk.TicketPage{}, fmt.Errorf("sqlite: list tickets: %w", err)
 		}
-		t, err := decodeTicketRow(doc, nil)
-		if err != nil {
-			return eventdesk.TicketPage{}, fmt.Errorf("sqlite: list tickets: %w", err)
+		t, ok := cache.get(id, ver, pos)
+		if !ok {
+			if t, err = decodeTicketRow(doc, nil); err != nil {
+				return eventdesk.TicketPage{}, fmt.Errorf("sqlite: list tickets: %w", err)
+			}
+			cache.put(id, ver, pos, t)
 		}
 		page.Items = append(page.Items, t)
 	}
@@ -315,7 +329,7 @@ func buildTicketQuery(f eventdesk.TicketFilter) (ticketQuery, error) {
 			cols = append(cols, w.alias+"."+k)
 		}
 		cols = append(cols, w.alias+".id")
-		fmt.Fprintf(&b, "SELECT t.doc AS doc, %s FROM %s WHERE %s", strings.Join(sortAliases(cols), ", "), w.from, w.where)
+		fmt.Fprintf(&b, "SELECT t.doc AS doc, t.version AS ver, t.position AS pos, %s FROM %s WHERE %s", strings.Join(sortAliases(cols), ", "), w.from, w.where)
 		if w.arg != nil {
 			args = append(args, w.arg)
 		}
@@ -356,7 +370,7 @@ func buildTicketQuery(f eventdesk.TicketFilter) (ticketQuery, error) {
 	}
 	var sqlText string
 	if len(arms) == 1 {
-		sqlText = "SELECT doc FROM (" + arms[0] + ")"
+		sqlText = "SELECT k_id, ver, pos, doc FROM (" + arms[0] + ")"
 	} else {
 		order := make([]string, 0, len(spec.keys)+1)
 		for _, k := range spec.keys {
@@ -367,7 +381,7 @@ func buildTicketQuery(f eventdesk.TicketFilter) (ticketQuery, error) {
 		for i, a := range arms {
 			parts[i] = "SELECT * FROM (" + a + ")"
 		}
-		sqlText = "SELECT doc FROM (" + strings.Join(parts, " UNION ALL ") + ") ORDER BY " + strings.Join(order, ", ") + fmt.Sprintf(" LIMIT %d", limit+1)
+		sqlText = "SELECT k_id, ver, pos, doc FROM (" + strings.Join(parts, " UNION ALL ") + ") ORDER BY " + strings.Join(order, ", ") + fmt.Sprintf(" LIMIT %d", limit+1)
 	}
 	return ticketQuery{sql: sqlText, args: args, limit: limit, sort: sort, spec: spec, fp: fp}, nil
 }
@@ -384,3 +398,99 @@ func sortAliases(cols []string) []string {
 }
 
 func placeholders(n int) string { return strings.TrimSuffix(strings.Repeat("?, ", n), ", ") }
+
+// listCacheSize bounds the decoded list rows kept (about 1 KB each).
+const listCacheSize = 16384
+
+// maxListStmts bounds the prepared list statements kept: one per shape of
+// query (filters present, number of statuses and priorities, sort,
+// cursor), a few hundred at most in practice.
+const maxListStmts = 512
+
+// rowCache keeps the tickets that list queries decoded, by id, with the
+// version and position they were decoded at. A stored row at a given
+// (version, position) does not change while the file is open (the
+// projection writes a ticket again only with a later event; migrations
+// rewrite rows only as the file opens, and every open, a rebuild's swap
+// included, brings a new reader pool, which empties the cache), so a page
+// whose rows are cached is answered
+// without decoding JSON: the query still runs and reads each row's version
+// and position, and only a changed or unknown row is decoded. The cached
+// tickets are shared between callers, which must not modify them (their
+// slices included).
+type rowCache struct {
+	mu sync.Mutex
+	// db is the reader pool the rows came from: a rebuild swaps the file
+	// and opens a new pool, which empties the cache.
+	db   *sql.DB
+	rows map[string]cachedRow
+	// stmts are the list queries prepared on db, by SQL text: SQLite
+	// parses and plans a query once per connection instead of once per
+	// request.
+	stmts map[string]*sql.Stmt
+}
+
+type cachedRow struct {
+	version, position int64
+	t                 eventdesk.Ticket
+}
+
+// listCache returns the row cache for the current file. The caller holds
+// m.swap for reading.
+func (m *ReadModels) listCache() *rowCache {
+	c := &m.rowCache
+	c.mu.Lock()
+	if c.db != m.r {
+		for _, st := range c.stmts {
+			_ = st.Close() // the old pool is closed already
+		}
+		c.db, c.rows, c.stmts = m.r, make(map[string]cachedRow, 1024), map[string]*sql.Stmt{}
+	}
+	c.mu.Unlock()
+	return c
+}
+
+// stmt returns the prepared statement for query, or nil if too many are
+// prepared or preparing fails (the caller then runs the text).
+func (c *rowCache) stmt(ctx context.Context, query string) *sql.Stmt {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st, ok := c.stmts[query]; ok {
+		return st
+	}
+	if len(c.stmts) >= maxListStmts {
+		return nil
+	}
+	st, err := c.db.PrepareContext(ctx, query)
+	if err != nil {
+		return nil
+	}
+	c.stmts[query] = st
+	return st
+}
+
+func (c *rowCache) get(id string, version, position int64) (eventdesk.Ticket, bool) {
+	c.mu.Lock()
+	r, ok := c.rows[id]
+	c.mu.Unlock()
+	if !ok || r.version != version || r.position != position {
+		return eventdesk.Ticket{}, false
+	}
+	return r.t, true
+}
+
+func (c *rowCache) put(id string, version, position int64, t eventdesk.Ticket) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.rows[id]; !ok && len(c.rows) >= listCacheSize {
+		// Evict an eighth, in map order (random), as rmCache does.
+		n := listCacheSize / 8
+		for k := range c.rows {
+			delete(c.rows, k)
+			if n--; n == 0 {
+				break
+			}
+		}
+	}
+	c.rows[id] = cachedRow{version: version, position: position, t: t}
+}
