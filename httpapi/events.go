@@ -10,6 +10,7 @@ import (
 
 	"github.com/eventdesk/eventdesk"
 	"github.com/eventdesk/eventdesk/app"
+	"github.com/eventdesk/eventdesk/internal/sse"
 )
 
 // eventJSON is an event as the changefeed shows it; it maps 1:1 onto a
@@ -110,101 +111,13 @@ func (s *Server) eventStream(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	rc := http.NewResponseController(w)
-	// A stream outlives any write timeout the server has.
-	_ = rc.SetWriteDeadline(time.Time{})
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-	if _, err := w.Write([]byte("retry: 2000\n: connected\n\n")); err != nil {
-		return
-	}
-	if err := rc.Flush(); err != nil {
-		return
-	}
-
-	type item struct {
-		e   eventdesk.Event
-		err error
-	}
-	items := make(chan item, 64)
-	go func() {
-		defer close(items)
-		for e, err := range seq {
-			select {
-			case items <- item{e, err}:
-			case <-ctx.Done():
-				return
-			}
-			if err != nil {
-				return
-			}
-		}
-	}()
-	beat := time.NewTicker(s.heartbeat)
-	defer beat.Stop()
-	var buf bytes.Buffer
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-beat.C:
-			if _, err := w.Write([]byte(": heartbeat\n\n")); err != nil {
-				return
-			}
-			if err := rc.Flush(); err != nil {
-				return
-			}
-		case it, ok := <-items:
-			if !ok {
-				return
-			}
-			// Send what else is ready in the same write and flush.
-			buf.Reset()
-			var failed error
-		batch:
-			for {
-				if it.err != nil {
-					failed = it.err
-					break
-				}
-				writeSSE(&buf, it.e)
-				if buf.Len() >= 64<<10 {
-					break
-				}
-				select {
-				case it, ok = <-items:
-					if !ok {
-						break batch
-					}
-				default:
-					break batch
-				}
-			}
-			if buf.Len() > 0 {
-				if _, err := w.Write(buf.Bytes()); err != nil {
-					return
-				}
-				if err := rc.Flush(); err != nil {
-					return
-				}
-			}
-			if failed != nil {
-				if ctx.Err() == nil {
-					s.log.ErrorContext(ctx, "event stream", "err", failed.Error())
-					// Tell the client to come back; it resumes from its
-					// last id.
-					_, _ = w.Write([]byte("event: error\ndata: {\"detail\":\"the stream failed; reconnect\"}\n\n"))
-					_ = rc.Flush()
-				}
-				return
-			}
-			if !ok {
-				return
-			}
-		}
+	err = sse.Serve(ctx, w, seq, sse.Options{
+		Retry: 2 * time.Second, Heartbeat: s.heartbeat, MaxBatch: 64 << 10, Encode: writeSSE,
+		// Tell the client to come back; it resumes from its last id.
+		FailEvent: []byte("event: error\ndata: {\"detail\":\"the stream failed; reconnect\"}\n\n"),
+	})
+	if err != nil {
+		s.log.ErrorContext(ctx, "event stream", "err", err.Error())
 	}
 }
 

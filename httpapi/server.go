@@ -4,7 +4,8 @@
 //
 // Handlers parse a request, call one application handler (package app,
 // where authorization lives) and render its result; they hold no ticket
-// rules and no SQL. The package imports the root package, app, auth, the
+// rules and no SQL. The package imports the root package, app, auth,
+// internal/sse (the Server-Sent Events loop it shares with web), the
 // standard library and the Prometheus client.
 package httpapi
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/eventdesk/eventdesk"
 	"github.com/eventdesk/eventdesk/app"
+	"github.com/eventdesk/eventdesk/internal/sse"
 )
 
 // liveEvent is what the page scripts are told about each change: enough to
@@ -47,77 +48,10 @@ func (s *Server) liveStream(w http.ResponseWriter, r *http.Request) {
 		s.renderError(w, r, err)
 		return
 	}
-	rc := http.NewResponseController(w)
-	_ = rc.SetWriteDeadline(time.Time{})
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-	if _, err := w.Write([]byte("retry: 3000\n: connected\n\n")); err != nil || rc.Flush() != nil {
-		return
-	}
-	type item struct {
-		e   eventdesk.Event
-		err error
-	}
-	items := make(chan item, 64)
-	go func() {
-		defer close(items)
-		for e, err := range seq {
-			select {
-			case items <- item{e, err}:
-			case <-ctx.Done():
-				return
-			}
-			if err != nil {
-				return
-			}
-		}
-	}()
-	beat := time.NewTicker(s.heartbeat)
-	defer beat.Stop()
-	var buf bytes.Buffer
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-beat.C:
-			if _, err := w.Write([]byte(": heartbeat\n\n")); err != nil || rc.Flush() != nil {
-				return
-			}
-		case it, ok := <-items:
-			if !ok {
-				return
-			}
-			if it.err != nil {
-				if ctx.Err() == nil {
-					s.log.ErrorContext(ctx, "live stream", "err", it.err.Error(), "request_id", requestID(ctx))
-				}
-				return // the browser reconnects and resumes
-			}
-			buf.Reset()
-			writeLive(&buf, it.e)
-			// Send what else is ready in the same write.
-		more:
-			for buf.Len() < 32<<10 {
-				select {
-				case it, ok = <-items:
-					if !ok || it.err != nil {
-						break more
-					}
-					writeLive(&buf, it.e)
-				default:
-					break more
-				}
-			}
-			if _, err := w.Write(buf.Bytes()); err != nil || rc.Flush() != nil {
-				return
-			}
-			if !ok || it.err != nil {
-				return
-			}
-		}
+	// The browser reconnects and resumes after a failure.
+	err = sse.Serve(ctx, w, seq, sse.Options{Retry: 3 * time.Second, Heartbeat: s.heartbeat, MaxBatch: 32 << 10, Encode: writeLive})
+	if err != nil {
+		s.log.ErrorContext(ctx, "live stream", "err", err.Error(), "request_id", requestID(ctx))
 	}
 }
 

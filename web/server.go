@@ -8,7 +8,8 @@
 // where every rule and all authorization live) and render a typed view
 // with html/template; templates, styles and scripts are embedded and
 // parsed once at startup. The package imports the root package, app, auth,
-// webhook (the types of the webhook admin pages) and the standard library
+// webhook (the types of the webhook admin pages), internal/sse (the
+// Server-Sent Events loop it shares with httpapi) and the standard library
 // only.
 //
 // Security: every text is escaped by html/template; cookie-authenticated
