@@ -33,33 +33,10 @@ import (
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
-var (
-	buildOnce sync.Once
-	binary    string
-	buildErr  error
-)
-
 // eventdeskBinary builds cmd/eventdesk once per test binary.
 func eventdeskBinary(tb testing.TB) string {
 	tb.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "eventdesk-cluster-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binary = filepath.Join(dir, "eventdesk")
-		cmd := exec.Command("go", "build", "-o", binary, ".")
-		cmd.Dir = filepath.Join(testenv.RepoRoot(tb), "cmd", "eventdesk")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		tb.Fatal(buildErr)
-	}
-	tb.Cleanup(func() {}) // the binary is removed with the temp dir at reboot; it is small
-	return binary
+	return testenv.Binary(tb, "cmd/eventdesk", false)
 }
 
 // run runs an eventdesk subcommand to completion.
@@ -68,23 +45,13 @@ func run(tb testing.TB, args ...string) string {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, eventdeskBinary(tb), args...)
-	cmd.Env = cleanEnv()
+	cmd.Env = testenv.CleanEnv()
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Run(); err != nil {
 		tb.Fatalf("eventdesk %s: %v\n%s\n%s", args[0], err, out.String(), errb.String())
 	}
 	return out.String()
-}
-
-func cleanEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "EVENTDESK_") {
-			env = append(env, kv)
-		}
-	}
-	return env
 }
 
 // node is one running `eventdesk serve`.
@@ -114,7 +81,7 @@ func startNode(tb testing.TB, name, dsn, bus string) *node {
 		args = append(args, "--bus", bus)
 	}
 	n.cmd = exec.Command(eventdeskBinary(tb), args...)
-	n.cmd.Env = cleanEnv()
+	n.cmd.Env = testenv.CleanEnv()
 	n.cmd.Stderr = logf
 	stdout, err := n.cmd.StdoutPipe()
 	if err != nil {

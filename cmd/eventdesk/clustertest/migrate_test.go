@@ -64,7 +64,7 @@ func TestMigrateFromSQLite(t *testing.T) {
 		t.Fatalf("exports differ after migrate:\n%s\n---\n%s", a, b)
 	}
 	cmd := exec.Command(eventdeskBinary(t), "migrate", "--from", dir, "--to", dsn)
-	cmd.Env = cleanEnv()
+	cmd.Env = testenv.CleanEnv()
 	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "needs an empty database") {
 		t.Fatalf("second migrate: %v\n%s", err, out)
 	}
@@ -94,7 +94,7 @@ func TestImportIntoPostgres(t *testing.T) {
 	export := run(t, "export", "--data", dir)
 	dsn := testenv.Postgres(t)
 	cmd := exec.Command(eventdeskBinary(t), "import", "--store", dsn)
-	cmd.Env = cleanEnv()
+	cmd.Env = testenv.CleanEnv()
 	cmd.Stdin = strings.NewReader(export)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("import: %v\n%s", err, out)
@@ -108,7 +108,7 @@ func TestImportIntoPostgres(t *testing.T) {
 	lines := strings.SplitAfter(export, "\n")
 	lines[20] = strings.Replace(lines[20], `"version":`, `"version":9`, 1)
 	cmd = exec.Command(eventdeskBinary(t), "import", "--store", dsn2)
-	cmd.Env = cleanEnv()
+	cmd.Env = testenv.CleanEnv()
 	cmd.Stdin = strings.NewReader(strings.Join(lines, ""))
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr

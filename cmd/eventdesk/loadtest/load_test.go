@@ -12,13 +12,10 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -29,36 +26,10 @@ import (
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
-var (
-	buildOnce sync.Once
-	binary    string
-	buildErr  error
-)
-
 // eventdesk builds cmd/eventdesk once per test binary.
 func eventdesk(tb testing.TB) string {
 	tb.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "eventdesk-loadtest-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binary = filepath.Join(dir, "eventdesk")
-		args := []string{"build", "-o", binary}
-		if raceEnabled {
-			args = append(args, "-race")
-		}
-		cmd := exec.Command("go", append(args, ".")...)
-		cmd.Dir = filepath.Join(testenv.RepoRoot(tb), "cmd", "eventdesk")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		tb.Fatal(buildErr)
-	}
-	return binary
+	return testenv.Binary(tb, "cmd/eventdesk", raceEnabled)
 }
 
 type result struct {
@@ -70,23 +41,13 @@ func (r result) String() string {
 	return fmt.Sprintf("exit %d\n--- stdout:\n%s\n--- stderr:\n%s", r.code, r.stdout, r.stderr)
 }
 
-func cleanEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "EVENTDESK_") {
-			env = append(env, kv)
-		}
-	}
-	return env
-}
-
 // run runs an eventdesk subcommand to completion (at most 5 minutes).
 func run(tb testing.TB, args ...string) result {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, eventdesk(tb), args...)
-	cmd.Env = cleanEnv()
+	cmd.Env = testenv.CleanEnv()
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
@@ -260,7 +221,7 @@ func TestLoadResumesAfterKill(t *testing.T) {
 
 	for _, sig := range []syscall.Signal{syscall.SIGKILL, syscall.SIGINT} {
 		cmd := exec.Command(eventdesk(t), args...)
-		cmd.Env = cleanEnv()
+		cmd.Env = testenv.CleanEnv()
 		var out bytes.Buffer
 		cmd.Stdout = &out
 		stderr, err := cmd.StderrPipe()
@@ -335,7 +296,7 @@ var urlLine = regexp.MustCompile(`serving (http://\S+)`)
 func startServe(tb testing.TB, dir string) *server {
 	tb.Helper()
 	cmd := exec.Command(eventdesk(tb), "serve", "--addr", "127.0.0.1:0", "--data", dir, "--log-level", "warn")
-	cmd.Env = cleanEnv()
+	cmd.Env = testenv.CleanEnv()
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		tb.Fatal(err)
@@ -446,7 +407,7 @@ func TestLoadOverHTTP(t *testing.T) {
 	args := []string{"--target", srv.url, "--token", admin, "--tickets", fmt.Sprint(n), "--seed", "3", "--concurrency", "2"}
 	// Slowly, so that it is stopped midway.
 	cmd := exec.Command(eventdesk(t), append([]string{"load", "--rate", "15"}, args...)...)
-	cmd.Env = cleanEnv()
+	cmd.Env = testenv.CleanEnv()
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
