@@ -70,6 +70,9 @@ type options struct {
 	maxBatch    int
 	streamCache int
 	readers     int
+	// writeCacheKiB and readCacheKiB are SQLite's page cache of the write
+	// connection and of each read connection (0: openFile's defaults).
+	writeCacheKiB, readCacheKiB int
 }
 
 // WithLogger sets where the store logs (default slog.Default()).
@@ -115,7 +118,8 @@ var _ eventdesk.EventStore = (*DB)(nil)
 // a corrupt, foreign or newer-schema events.db without modifying it (see
 // ErrLocked, ErrCorrupt, ErrNewerSchema).
 func Open(dir string, opts ...Option) (*DB, error) {
-	o := options{logger: slog.Default(), now: time.Now, maxBatch: 2048, streamCache: 100_000, readers: 8}
+	o := options{logger: slog.Default(), now: time.Now, maxBatch: 2048, streamCache: 100_000, readers: 8,
+		writeCacheKiB: 16 << 10, readCacheKiB: 1 << 10}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -189,6 +193,10 @@ func (db *DB) onClose(f func() error) {
 	db.closers = append(db.closers, f)
 }
 
+// readerIdleTime is how long a read connection may stay idle before the
+// pool closes it.
+const readerIdleTime = time.Minute
+
 // openFile opens (creating it if needed) a SQLite file of the data
 // directory with the same checks, pragmas and migration as events.db: a
 // pool with a single write connection and a pool of query-only readers on
@@ -204,7 +212,16 @@ func openFile(ctx context.Context, file string, sc schema, o options) (write, re
 	if err := probe(ctx, file, sc, len(ms)); err != nil {
 		return nil, nil, err
 	}
-	write, err = openPool(file, connConfig{cacheKiB: 16 << 10}, 1)
+	// Page caches are small: a page SQLite does not cache is one pread
+	// from the kernel's page cache, which does not count in the process's
+	// resident memory, while every cached page does, per connection.
+	if o.writeCacheKiB <= 0 {
+		o.writeCacheKiB = 4 << 10
+	}
+	if o.readCacheKiB <= 0 {
+		o.readCacheKiB = 1 << 10
+	}
+	write, err = openPool(file, connConfig{cacheKiB: o.writeCacheKiB}, 1)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -228,10 +245,14 @@ func openFile(ctx context.Context, file string, sc schema, o options) (write, re
 	if applied > 0 {
 		o.logger.Info("sqlite: migrated", "file", file, "migrations", applied, "schema", len(ms))
 	}
-	read, err = openPool(file, connConfig{queryOnly: true, cacheKiB: 8 << 10}, o.readers)
+	read, err = openPool(file, connConfig{queryOnly: true, cacheKiB: o.readCacheKiB}, o.readers)
 	if err != nil {
 		_ = write.Close()
 		return nil, nil, err
 	}
+	// A reader idle for a while is closed, and its page cache freed: the
+	// pool grows to o.readers under a burst of queries, but a server
+	// does not keep every cache filled for good (resident memory).
+	read.SetConnMaxIdleTime(readerIdleTime)
 	return write, read, nil
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -32,6 +33,9 @@ closes the store.
 
 Only one process may open a data directory at a time.
 
+The Go heap gets a soft memory limit of 96 MiB unless GOMEMLIMIT is set
+(the runtime then follows it).
+
 Endpoints: / (start page, demo login), /api/v1/… (the REST API, described
 by /api/openapi.json), GET /healthz (the process is up), GET /readyz (it
 takes requests), GET /metrics (Prometheus).
@@ -54,6 +58,12 @@ takes requests), GET /metrics (Prometheus).
 		return &usageError{msg: "serve: " + err.Error(), usage: f.usage()}
 	}
 
+	if getenv("GOMEMLIMIT") == "" {
+		// A soft limit on the Go heap: the collector works harder near it
+		// instead of letting the heap double between collections. SQLite's
+		// page caches are outside it (bounded per connection).
+		debug.SetMemoryLimit(defaultMemoryLimit)
+	}
 	m := NewMain(cfg, cfg.newLogger(io.err))
 	if err := m.Run(ctx); err != nil {
 		m.Close()
@@ -71,6 +81,10 @@ takes requests), GET /metrics (Prometheus).
 	}
 	return m.Close()
 }
+
+// defaultMemoryLimit is serve's soft limit on the Go heap (see
+// runtime/debug.SetMemoryLimit) when GOMEMLIMIT is not set.
+const defaultMemoryLimit = 96 << 20
 
 // Main is the running program: it owns every adapter and server that serve
 // opens, wires them together in Run and takes them down in Close.
