@@ -44,7 +44,7 @@ func Open(cfg aws.Config, endpoint string) *DB {
 // table is active. It exists for local runs and tests; in AWS the template
 // creates the table.
 func (db *DB) CreateEventsTable(ctx context.Context, name string) error {
-	_, err := db.client.CreateTable(ctx, &ddb.CreateTableInput{
+	return db.createTable(ctx, &ddb.CreateTableInput{
 		TableName: aws.String(name),
 		AttributeDefinitions: []types.AttributeDefinition{
 			{AttributeName: aws.String(attrStream), AttributeType: types.ScalarAttributeTypeS},
@@ -59,14 +59,23 @@ func (db *DB) CreateEventsTable(ctx context.Context, name string) error {
 			StreamEnabled:  aws.Bool(true),
 			StreamViewType: types.StreamViewTypeNewImage,
 		},
-	})
-	if err != nil {
+	}, true)
+}
+
+// createTable creates the table in, waits until it is active and, if ttl,
+// enables TTL on its ttl attribute (items that expire by themselves).
+func (db *DB) createTable(ctx context.Context, in *ddb.CreateTableInput, ttl bool) error {
+	name := aws.ToString(in.TableName)
+	if _, err := db.client.CreateTable(ctx, in); err != nil {
 		return fmt.Errorf("dynamodb: create table %s: %w", name, err)
 	}
 	if err := db.waitActive(ctx, name); err != nil {
 		return err
 	}
-	_, err = db.client.UpdateTimeToLive(ctx, &ddb.UpdateTimeToLiveInput{
+	if !ttl {
+		return nil
+	}
+	_, err := db.client.UpdateTimeToLive(ctx, &ddb.UpdateTimeToLiveInput{
 		TableName: aws.String(name),
 		TimeToLiveSpecification: &types.TimeToLiveSpecification{
 			AttributeName: aws.String(attrTTL),

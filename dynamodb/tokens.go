@@ -37,7 +37,7 @@ const (
 // deploy/aws/template.yaml and waits until it is active. It exists for
 // local runs and tests.
 func (db *DB) CreateStateTable(ctx context.Context, name string) error {
-	_, err := db.client.CreateTable(ctx, &ddb.CreateTableInput{
+	return db.createTable(ctx, &ddb.CreateTableInput{
 		TableName: aws.String(name),
 		AttributeDefinitions: []types.AttributeDefinition{
 			{AttributeName: aws.String(attrPK), AttributeType: types.ScalarAttributeTypeS},
@@ -48,21 +48,7 @@ func (db *DB) CreateStateTable(ctx context.Context, name string) error {
 			{AttributeName: aws.String(attrSK), KeyType: types.KeyTypeRange},
 		},
 		BillingMode: types.BillingModePayPerRequest,
-	})
-	if err != nil {
-		return fmt.Errorf("dynamodb: create table %s: %w", name, err)
-	}
-	if err := db.waitActive(ctx, name); err != nil {
-		return err
-	}
-	_, err = db.client.UpdateTimeToLive(ctx, &ddb.UpdateTimeToLiveInput{
-		TableName:               aws.String(name),
-		TimeToLiveSpecification: &types.TimeToLiveSpecification{AttributeName: aws.String(attrTTL), Enabled: aws.Bool(true)},
-	})
-	if err != nil {
-		return fmt.Errorf("dynamodb: enable TTL on %s: %w", name, err)
-	}
-	return nil
+	}, true)
 }
 
 // Tokens stores API tokens (hashed) in the state table. It implements

@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"encoding/json"
+	"sync"
 	"testing"
 	"time"
 
@@ -10,46 +11,27 @@ import (
 	"github.com/eventdesk/eventdesk/app"
 	"github.com/eventdesk/eventdesk/internal/testenv"
 	"github.com/eventdesk/eventdesk/postgres"
+	"github.com/eventdesk/eventdesk/storetest"
 )
 
+// TestTokens runs the token-store suite; the other handle is another
+// node's (another pool on the same database).
 func TestTokens(t *testing.T) {
-	ctx := context.Background()
-	dsn := testenv.Postgres(t)
-	store := open(t, dsn, postgres.Options{}).Tokens()
-	now := time.Date(2026, 1, 2, 3, 4, 5, 6000, time.UTC)
-	tok, secret, err := app.IssueToken(ctx, store, now, "alice", eventdesk.RoleAdmin, "cli")
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := store.TokenByHash(ctx, app.HashToken(secret))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got != tok {
-		t.Fatalf("got %+v, want %+v", got, tok)
-	}
-	if _, err := store.TokenByHash(ctx, app.HashToken(secret+"x")); eventdesk.ErrorCode(err) != eventdesk.ENotFound {
-		t.Fatalf("unknown hash: %v", err)
-	}
-	if err := store.RevokeToken(ctx, "nope", now); eventdesk.ErrorCode(err) != eventdesk.ENotFound {
-		t.Fatalf("revoke unknown: %v", err)
-	}
-	// Another node (another pool) sees the token and revokes it; revoking
-	// twice keeps the first time.
-	other := open(t, dsn, postgres.Options{}).Tokens()
-	if err := other.RevokeToken(ctx, tok.ID, now.Add(time.Hour)); err != nil {
-		t.Fatal(err)
-	}
-	if err := store.RevokeToken(ctx, tok.ID, now.Add(2*time.Hour)); err != nil {
-		t.Fatal(err)
-	}
-	list, err := store.Tokens(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(list) != 1 || !list[0].RevokedAt.Equal(now.Add(time.Hour)) {
-		t.Fatalf("list %+v", list)
-	}
+	var mu sync.Mutex
+	dsns := map[app.TokenStore]string{}
+	storetest.RunTokens(t, func(tb testing.TB) app.TokenStore {
+		dsn := testenv.Postgres(tb)
+		store := open(tb, dsn, postgres.Options{}).Tokens()
+		mu.Lock()
+		dsns[store] = dsn
+		mu.Unlock()
+		return store
+	}, func(tb testing.TB, first app.TokenStore) app.TokenStore {
+		mu.Lock()
+		dsn := dsns[first]
+		mu.Unlock()
+		return open(tb, dsn, postgres.Options{}).Tokens()
+	})
 }
 
 func TestSubscriberState(t *testing.T) {

@@ -13,6 +13,8 @@ import (
 
 	"github.com/eventdesk/eventdesk"
 	"github.com/eventdesk/eventdesk/app"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // TokensFile is the name of the API token database in a data directory.
@@ -73,7 +75,12 @@ func (t *Tokens) Close() error {
 func (t *Tokens) CreateToken(ctx context.Context, tok app.Token, hash string) error {
 	_, err := t.w.ExecContext(ctx, `INSERT INTO tokens (id, hash, user, role, created_at, created_by) VALUES (?, ?, ?, ?, ?, ?)`,
 		tok.ID, hash, tok.User, string(tok.Role), tok.CreatedAt.UTC().UnixMicro(), tok.CreatedBy)
-	if err != nil {
+	var se *sqlite.Error
+	switch {
+	case errors.As(err, &se) && se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE:
+		// As the other token stores say it (storetest.RunTokens).
+		return eventdesk.Errorf(eventdesk.EConflict, "sqlite: create token: a token with this id or secret exists")
+	case err != nil:
 		return fmt.Errorf("sqlite: create token: %w", err)
 	}
 	return nil

@@ -14,7 +14,8 @@
 // writer in another process for the crash test).
 //
 // It is test support: it imports the testing package and the root package,
-// plus the pure verify package; it is imported only by _test.go files.
+// plus the pure verify and projection packages and app (for the token
+// store's port); it is imported only by _test.go files.
 package storetest
 
 import (
