@@ -31,7 +31,13 @@ type Tickets struct{}
 
 // Apply folds e into the ticket read model and keeps the counters in step.
 // Events of streams that are not ticket streams are ignored.
-func (Tickets) Apply(ctx context.Context, tx eventdesk.ProjectionTx, e eventdesk.Event) error {
+func (p Tickets) Apply(ctx context.Context, tx eventdesk.ProjectionTx, e eventdesk.Event) error {
+	return p.ApplyDecoded(ctx, tx, e, nil)
+}
+
+// ApplyDecoded is Apply for an event whose payload, if pl is not nil, was
+// decoded already (pl = eventdesk.Decode(e)); with nil it decodes it.
+func (Tickets) ApplyDecoded(ctx context.Context, tx eventdesk.ProjectionTx, e eventdesk.Event, pl eventdesk.Payload) error {
 	if !strings.HasPrefix(e.Stream, eventdesk.StreamPrefix) {
 		return nil
 	}
@@ -46,7 +52,12 @@ func (Tickets) Apply(ctx context.Context, tx eventdesk.ProjectionTx, e eventdesk
 	if found && e.Version <= old.Version {
 		return nil // already applied: a redelivery
 	}
-	t, err := eventdesk.Evolve(old, e)
+	var t eventdesk.Ticket
+	if pl != nil {
+		t, err = eventdesk.EvolveDecoded(old, e, pl)
+	} else {
+		t, err = eventdesk.Evolve(old, e)
+	}
 	if err != nil {
 		return fmt.Errorf("projection: event %s (%s v%d at position %d): %w", e.ID, e.Stream, e.Version, e.Position, err)
 	}

@@ -45,6 +45,37 @@ type DashboardStore struct {
 	w      *sql.DB
 	conn   *sql.Conn
 	r      *sql.DB
+	// statements prepared on conn (guarded by mu): a catch-up from
+	// position 0 runs a few of them per event
+	stmts map[string]*sql.Stmt
+}
+
+// stmt returns the statement of query prepared on the writer connection.
+// The caller holds s.mu.
+func (s *DashboardStore) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	if st, ok := s.stmts[query]; ok {
+		return st, nil
+	}
+	st, err := s.conn.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if s.stmts == nil {
+		s.stmts = map[string]*sql.Stmt{}
+	}
+	s.stmts[query] = st
+	return st, nil
+}
+
+// exec runs query as a prepared statement on the writer connection. The
+// caller holds s.mu.
+func (s *DashboardStore) exec(ctx context.Context, query string, args ...any) error {
+	st, err := s.stmt(ctx, query)
+	if err != nil {
+		return err
+	}
+	_, err = st.ExecContext(ctx, args...)
+	return err
 }
 
 var (
@@ -104,6 +135,10 @@ func (s *DashboardStore) Close() error {
 		return nil
 	}
 	s.closed = true
+	for _, st := range s.stmts {
+		st.Close()
+	}
+	s.stmts = nil
 	_, cerr := s.conn.ExecContext(context.Background(), "PRAGMA wal_checkpoint(TRUNCATE)")
 	err := errors.Join(cerr, s.conn.Close(), s.w.Close(), s.r.Close())
 	if err != nil {
@@ -189,8 +224,12 @@ func (tx *dashTx) row(id string) (*dashRow, error) {
 	var t eventdesk.Ticket
 	var status string
 	var created, responded, resolved int64
-	err := tx.s.conn.QueryRowContext(tx.ctx, `SELECT version, position, status, requester, created_at, first_response_at, resolved_at
-		FROM dash_tickets WHERE id = ?`, id).Scan(&t.Version, &t.Position, &status, &t.Requester, &created, &responded, &resolved)
+	st, err := tx.s.stmt(tx.ctx, `SELECT version, position, status, requester, created_at, first_response_at, resolved_at
+		FROM dash_tickets WHERE id = ?`)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: dashboard: load ticket %s: %w", id, err)
+	}
+	err = st.QueryRowContext(tx.ctx, id).Scan(&t.Version, &t.Position, &status, &t.Requester, &created, &responded, &resolved)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 	case err != nil:
@@ -243,7 +282,7 @@ func (tx *dashTx) AddCount(_ context.Context, counter string, delta int64) error
 }
 
 func (tx *dashTx) flush(name string, position int64) error {
-	ctx, conn := tx.ctx, tx.s.conn
+	ctx := tx.ctx
 	ids := make([]string, 0, len(tx.rows))
 	for id, r := range tx.rows {
 		if r.dirty {
@@ -253,7 +292,7 @@ func (tx *dashTx) flush(name string, position int64) error {
 	slices.Sort(ids)
 	for _, id := range ids {
 		t := tx.rows[id].t
-		if _, err := conn.ExecContext(ctx, `INSERT INTO dash_tickets (id, version, position, status, requester, created_at, first_response_at, resolved_at)
+		if err := tx.s.exec(ctx, `INSERT INTO dash_tickets (id, version, position, status, requester, created_at, first_response_at, resolved_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (id) DO UPDATE SET version = excluded.version, position = excluded.position, status = excluded.status,
 				requester = excluded.requester, created_at = excluded.created_at,
@@ -270,12 +309,12 @@ func (tx *dashTx) flush(name string, position int64) error {
 	}
 	slices.Sort(names)
 	for _, c := range names {
-		if _, err := conn.ExecContext(ctx, `INSERT INTO dash_counters (name, value) VALUES (?, ?)
+		if err := tx.s.exec(ctx, `INSERT INTO dash_counters (name, value) VALUES (?, ?)
 			ON CONFLICT (name) DO UPDATE SET value = value + excluded.value`, c, tx.counters[c]); err != nil {
 			return fmt.Errorf("counter %s: %w", c, err)
 		}
 	}
-	if _, err := conn.ExecContext(ctx, `INSERT INTO projection_checkpoints (name, position, updated_at) VALUES (?, ?, ?)
+	if err := tx.s.exec(ctx, `INSERT INTO projection_checkpoints (name, position, updated_at) VALUES (?, ?, ?)
 		ON CONFLICT (name) DO UPDATE SET position = max(position, excluded.position), updated_at = excluded.updated_at`,
 		name, position, time.Now().UnixMicro()); err != nil {
 		return fmt.Errorf("checkpoint: %w", err)

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/eventdesk/eventdesk"
 	"github.com/eventdesk/eventdesk/projection"
@@ -73,10 +74,15 @@ func RebuildReadModels(ctx context.Context, dir string, src RebuildSource, progr
 	if _, err := b.catchUp(ctx, src); err != nil {
 		return err
 	}
-	if err := b.dash.finish(b.pos); err != nil {
-		return err
+	// The two files are finished (written, switched to WAL, closed: the
+	// close alone returns every cached page to the allocator) side by side.
+	dashDone := make(chan error, 1)
+	go func() { dashDone <- b.dash.finish(b.pos) }()
+	err = b.finish()
+	if derr := <-dashDone; err == nil {
+		err = derr
 	}
-	if err := b.finish(); err != nil {
+	if err != nil {
 		return err
 	}
 	// Nobody has the old file open, but a crash may have left a WAL
@@ -237,12 +243,15 @@ func (b *rebuilder) catchUp(ctx context.Context, src RebuildSource) (int64, erro
 	return b.project(ctx, src, head, nil)
 }
 
-// project applies events after b.pos up to until (inclusive), reading the
-// next page while the current batch is applied.
+// project applies events after b.pos up to until (inclusive). Another
+// goroutine reads the next pages and decodes their payloads while the
+// current batch is folded and written: the two halves of the work, on the
+// two cores of a small machine.
 func (b *rebuilder) project(ctx context.Context, src RebuildSource, until int64, progress func(int64)) (int64, error) {
 	type page struct {
-		events []eventdesk.Event
-		err    error
+		events   []eventdesk.Event
+		payloads []eventdesk.Payload // decoded, or nil for the fold to decode (and report)
+		err      error
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -250,8 +259,17 @@ func (b *rebuilder) project(ctx context.Context, src RebuildSource, until int64,
 	go func() {
 		defer close(pages)
 		send := func(evs []eventdesk.Event, err error) error {
+			var pls []eventdesk.Payload
+			if err == nil {
+				pls = make([]eventdesk.Payload, len(evs))
+				for i := range evs {
+					if strings.HasPrefix(evs[i].Stream, eventdesk.StreamPrefix) {
+						pls[i], _ = eventdesk.Decode(evs[i])
+					}
+				}
+			}
 			select {
-			case pages <- page{evs, err}:
+			case pages <- page{evs, pls, err}:
 				return err
 			case <-ctx.Done():
 				return ctx.Err()
@@ -276,6 +294,7 @@ func (b *rebuilder) project(ctx context.Context, src RebuildSource, until int64,
 	}()
 	var n int64
 	batch := make([]eventdesk.Event, 0, rebuildBatch)
+	payloads := make([]eventdesk.Payload, 0, rebuildBatch)
 	apply := func() error {
 		if len(batch) == 0 {
 			return nil
@@ -293,13 +312,14 @@ func (b *rebuilder) project(ctx context.Context, src RebuildSource, until int64,
 					}
 				}
 			}
-			if b.dash == nil {
-				return projection.Tickets{}.ApplyAll(ctx, tx, batch)
-			}
+			var ptx eventdesk.ProjectionTx = rt
 			tap := &dashTap{rmTx: rt, d: b.dash}
+			if b.dash != nil {
+				ptx = tap
+			}
 			for i := range batch {
 				tap.e = &batch[i]
-				if err := (projection.Tickets{}).Apply(ctx, tap, batch[i]); err != nil {
+				if err := (projection.Tickets{}).ApplyDecoded(ctx, ptx, batch[i], payloads[i]); err != nil {
 					return err
 				}
 			}
@@ -314,6 +334,8 @@ func (b *rebuilder) project(ctx context.Context, src RebuildSource, until int64,
 		n += int64(len(batch))
 		b.pos = last
 		batch = batch[:0]
+		clear(payloads)
+		payloads = payloads[:0]
 		if progress != nil {
 			progress(last)
 		}
@@ -324,6 +346,7 @@ func (b *rebuilder) project(ctx context.Context, src RebuildSource, until int64,
 			return n, fmt.Errorf("sqlite: rebuild: read events: %w", p.err)
 		}
 		batch = append(batch, p.events...)
+		payloads = append(payloads, p.payloads...)
 		if len(batch) >= rebuildBatch {
 			if err := apply(); err != nil {
 				return n, err
