@@ -11,6 +11,7 @@ import (
 	"runtime/pprof"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -351,4 +352,46 @@ func startCPUProfile(file string) (stop func(), err error) {
 		pprof.StopCPUProfile()
 		f.Close()
 	}, nil
+}
+
+// runTickets makes tickets 0..o.tickets-1 with workers goroutines, each
+// taking the next ticket number and calling run(ctx, k, i) as worker k,
+// until every ticket is made, ctx ends or a run fails. It reports progress
+// on bar (finished, or aborted on an error) and returns the first failure
+// (else ctx's error), with the wall and CPU time the run took.
+func runTickets(ctx context.Context, o loadOptions, workers int, bar *progress.Bar, run func(ctx context.Context, k int, i int64) error) (elapsed, cpu time.Duration, err error) {
+	var next atomic.Int64
+	var failed atomic.Pointer[error]
+	var wg sync.WaitGroup
+	cpu0, t0 := processCPU(), time.Now()
+	for k := range workers {
+		wg.Go(func() {
+			for ctx.Err() == nil && failed.Load() == nil {
+				i := next.Add(1) - 1
+				if i >= o.tickets {
+					return
+				}
+				if err := run(ctx, k, i); err != nil {
+					if ctx.Err() == nil {
+						failed.CompareAndSwap(nil, &err)
+					}
+					return
+				}
+				bar.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	elapsed, cpu = time.Since(t0), processCPU()-cpu0
+	if p := failed.Load(); p != nil {
+		err = *p
+	} else if ctx.Err() != nil {
+		err = ctx.Err()
+	}
+	if err != nil {
+		bar.Abort()
+	} else {
+		bar.Finish()
+	}
+	return elapsed, cpu, err
 }

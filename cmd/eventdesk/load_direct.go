@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/eventdesk/eventdesk"
@@ -40,39 +38,7 @@ func loadDirect(ctx context.Context, o loadOptions, gen *loadgen.Generator, io s
 	}
 
 	bar := progress.New(io.err, "load", o.tickets, progress.Options{Unit: "tickets"})
-	var next atomic.Int64
-	var failed atomic.Pointer[error]
-	var wg sync.WaitGroup
-	cpu0, t0 := processCPU(), time.Now()
-	for _, w := range workers {
-		wg.Go(func() {
-			for ctx.Err() == nil && failed.Load() == nil {
-				i := next.Add(1) - 1
-				if i >= o.tickets {
-					return
-				}
-				if err := w.run(ctx, i); err != nil {
-					if ctx.Err() == nil {
-						failed.CompareAndSwap(nil, &err)
-					}
-					return
-				}
-				bar.Add(1)
-			}
-		})
-	}
-	wg.Wait()
-	elapsed, cpu := time.Since(t0), processCPU()-cpu0
-	if p := failed.Load(); p != nil {
-		err = *p
-	} else if ctx.Err() != nil {
-		err = ctx.Err()
-	}
-	if err != nil {
-		bar.Abort()
-	} else {
-		bar.Finish()
-	}
+	elapsed, cpu, err := runTickets(ctx, o, len(workers), bar, func(ctx context.Context, k int, i int64) error { return workers[k].run(ctx, i) })
 	sum := stats.summary(o, gen, elapsed, cpu)
 	sum.Mode, sum.Store, sum.Interrupted = "store", redactURL(o.store), interrupted(ctx, err)
 	if sum.Head, _ = store.events.Head(context.WithoutCancel(ctx)); err == nil && !o.noReplay {

@@ -13,7 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/eventdesk/eventdesk"
@@ -70,39 +69,7 @@ func loadHTTP(ctx context.Context, o loadOptions, gen *loadgen.Generator, io std
 	}
 
 	bar := progress.New(io.err, "load", o.tickets, progress.Options{Unit: "tickets"})
-	var next atomic.Int64
-	var failed atomic.Pointer[error]
-	var wg sync.WaitGroup
-	cpu0, t0 := processCPU(), time.Now()
-	for range o.concurrency {
-		wg.Go(func() {
-			for ctx.Err() == nil && failed.Load() == nil {
-				i := next.Add(1) - 1
-				if i >= o.tickets {
-					return
-				}
-				if err := h.run(ctx, i); err != nil {
-					if ctx.Err() == nil {
-						failed.CompareAndSwap(nil, &err)
-					}
-					return
-				}
-				bar.Add(1)
-			}
-		})
-	}
-	wg.Wait()
-	elapsed, cpu := time.Since(t0), processCPU()-cpu0
-	if p := failed.Load(); p != nil {
-		err = *p
-	} else if ctx.Err() != nil {
-		err = ctx.Err()
-	}
-	if err != nil {
-		bar.Abort()
-	} else {
-		bar.Finish()
-	}
+	elapsed, cpu, err := runTickets(ctx, o, o.concurrency, bar, func(ctx context.Context, k int, i int64) error { return h.run(ctx, i) })
 	sum := h.stats.summary(o, gen, elapsed, cpu)
 	sum.Mode, sum.Target, sum.Interrupted = "http", h.base, interrupted(ctx, err)
 	return sum.finish(o, io, err)
