@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strconv"
@@ -12,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/eventdesk/eventdesk"
+	"github.com/eventdesk/eventdesk/internal/listcursor"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -42,43 +42,14 @@ func sortOf(s eventdesk.TicketSort) sortSpec {
 	return sortSpec{keys: []string{"created_at"}, desc: desc}
 }
 
-// listCursor is the decoded form of TicketPage.Next: the last row's sort
-// keys and id, the sort, and a fingerprint of the filter it belongs to.
-type listCursor struct {
-	Sort   string  `json:"s"`
-	Key    []int64 `json:"k"`
-	ID     string  `json:"id"`
-	Filter string  `json:"f"`
-}
-
-func badCursor(why string) error {
-	return &eventdesk.Error{Code: eventdesk.EInvalid, Message: "invalid cursor", Fields: map[string]string{"cursor": why}}
-}
+// listCursor is the decoded form of TicketPage.Next, shared with sqlite.
+type listCursor = listcursor.Cursor
 
 func decodeCursor(s string, sort eventdesk.TicketSort, spec sortSpec, fp string) (listCursor, error) {
-	var c listCursor
-	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil || len(b) > 1024 {
-		return c, badCursor("is not a cursor returned by this list")
-	}
-	dec := json.NewDecoder(strings.NewReader(string(b)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&c); err != nil || dec.More() {
-		return c, badCursor("is not a cursor returned by this list")
-	}
-	if len(c.Key) != len(spec.keys) || !eventdesk.ValidID(c.ID) || c.Sort != string(sort) {
-		return c, badCursor("does not belong to this sort order")
-	}
-	if c.Filter != fp {
-		return c, badCursor("does not belong to this filter")
-	}
-	return c, nil
+	return listcursor.Decode(s, sort, len(spec.keys), fp)
 }
 
-func encodeCursor(c listCursor) string {
-	b, _ := json.Marshal(c)
-	return base64.RawURLEncoding.EncodeToString(b)
-}
+func encodeCursor(c listCursor) string { return c.Encode() }
 
 // fingerprint identifies a filter regardless of the order of its
 // multi-valued fields; a cursor only continues the list it came from.

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -13,6 +12,7 @@ import (
 	"sync"
 
 	"github.com/eventdesk/eventdesk"
+	"github.com/eventdesk/eventdesk/internal/listcursor"
 )
 
 // Ticket implements eventdesk.TicketReader.
@@ -93,43 +93,14 @@ func rmSortOf(s eventdesk.TicketSort) rmSortSpec {
 	return rmSortSpec{keys: []string{"created_at"}, suffix: "created", desc: desc}
 }
 
-// rmCursor is the decoded form of TicketPage.Next: the last row's sort key
-// and id, the sort, and a fingerprint of the filter it belongs to.
-type rmCursor struct {
-	Sort   string  `json:"s"`
-	Key    []int64 `json:"k"`
-	ID     string  `json:"id"`
-	Filter string  `json:"f"`
-}
-
-func badCursor(why string) error {
-	return &eventdesk.Error{Code: eventdesk.EInvalid, Message: "invalid cursor", Fields: map[string]string{"cursor": why}}
-}
+// rmCursor is the decoded form of TicketPage.Next, shared with postgres.
+type rmCursor = listcursor.Cursor
 
 func decodeCursor(s string, sort eventdesk.TicketSort, spec rmSortSpec, fp string) (rmCursor, error) {
-	var c rmCursor
-	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil || len(b) > 1024 {
-		return c, badCursor("is not a cursor returned by this list")
-	}
-	dec := json.NewDecoder(strings.NewReader(string(b)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&c); err != nil || dec.More() {
-		return c, badCursor("is not a cursor returned by this list")
-	}
-	if len(c.Key) != len(spec.keys) || !eventdesk.ValidID(c.ID) || c.Sort != string(sort) {
-		return c, badCursor("does not belong to this sort order")
-	}
-	if c.Filter != fp {
-		return c, badCursor("does not belong to this filter")
-	}
-	return c, nil
+	return listcursor.Decode(s, sort, len(spec.keys), fp)
 }
 
-func encodeCursor(c rmCursor) string {
-	b, _ := json.Marshal(c)
-	return base64.RawURLEncoding.EncodeToString(b)
-}
+func encodeCursor(c rmCursor) string { return c.Encode() }
 
 // filterFingerprint identifies a filter regardless of the order of its
 // multi-valued fields; a cursor only continues the list it came from.
