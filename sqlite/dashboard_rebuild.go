@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/eventdesk/eventdesk"
@@ -66,27 +67,50 @@ func newDashRebuild(dir string) (*dashRebuild, error) {
 		d.discard()
 		return nil, err
 	}
-	upsert, err := d.conn.PrepareContext(ctx, `INSERT INTO dash_tickets (id, version, position, status, requester, created_at, first_response_at, resolved_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (id) DO UPDATE SET version = excluded.version, position = excluded.position, status = excluded.status,
-			requester = excluded.requester, created_at = excluded.created_at,
-			first_response_at = excluded.first_response_at, resolved_at = excluded.resolved_at`)
+	one, err := d.conn.PrepareContext(ctx, dashUpsert(1))
 	if err != nil {
 		d.discard()
 		return nil, fmt.Errorf("sqlite: rebuild dashboard: %w", err)
 	}
+	many, err := d.conn.PrepareContext(ctx, dashUpsert(dashRowsPerInsert))
+	if err != nil {
+		one.Close()
+		d.discard()
+		return nil, fmt.Errorf("sqlite: rebuild dashboard: %w", err)
+	}
 	d.work, d.errc = make(chan map[string]eventdesk.Ticket, 2), make(chan error, 1)
-	go d.writeRows(upsert)
+	go d.writeRows(one, many)
 	return d, nil
+}
+
+// dashRowsPerInsert is how many slim rows one statement writes: the cost
+// of a statement call is paid once per many rows.
+const dashRowsPerInsert = 64
+
+// dashUpsert returns the statement that writes n slim rows (ids distinct).
+func dashUpsert(n int) string {
+	var q strings.Builder
+	q.WriteString("INSERT INTO dash_tickets (id, version, position, status, requester, created_at, first_response_at, resolved_at) VALUES ")
+	for i := range n {
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		q.WriteString("(?, ?, ?, ?, ?, ?, ?, ?)")
+	}
+	q.WriteString(` ON CONFLICT (id) DO UPDATE SET version = excluded.version, position = excluded.position, status = excluded.status,
+		requester = excluded.requester, created_at = excluded.created_at,
+		first_response_at = excluded.first_response_at, resolved_at = excluded.resolved_at`)
+	return q.String()
 }
 
 // writeRows writes each batch of slim rows in one transaction. After an
 // error it only drains, so that the folding side never blocks; the error
 // is reported by finish.
-func (d *dashRebuild) writeRows(upsert *sql.Stmt) {
+func (d *dashRebuild) writeRows(one, many *sql.Stmt) {
 	ctx := context.Background()
 	var ferr error
 	var ids []string
+	args := make([]any, 0, 8*dashRowsPerInsert)
 	for rows := range d.work {
 		if ferr != nil {
 			continue
@@ -97,13 +121,19 @@ func (d *dashRebuild) writeRows(upsert *sql.Stmt) {
 		}
 		slices.Sort(ids)
 		_, ferr = d.conn.ExecContext(ctx, "BEGIN")
-		for _, id := range ids {
-			if ferr != nil {
-				break
+		for len(ids) > 0 && ferr == nil {
+			st, n := one, 1
+			if len(ids) >= dashRowsPerInsert {
+				st, n = many, dashRowsPerInsert
 			}
-			t := rows[id]
-			_, ferr = upsert.ExecContext(ctx, id, t.Version, t.Position, string(t.Status), t.Requester,
-				micros(t.CreatedAt), micros(t.FirstResponseAt), micros(t.ResolvedAt))
+			args = args[:0]
+			for _, id := range ids[:n] {
+				t := rows[id]
+				args = append(args, id, t.Version, t.Position, string(t.Status), t.Requester,
+					micros(t.CreatedAt), micros(t.FirstResponseAt), micros(t.ResolvedAt))
+			}
+			_, ferr = st.ExecContext(ctx, args...)
+			ids = ids[n:]
 		}
 		if ferr == nil {
 			_, ferr = d.conn.ExecContext(ctx, "COMMIT")
@@ -111,7 +141,8 @@ func (d *dashRebuild) writeRows(upsert *sql.Stmt) {
 			_, _ = d.conn.ExecContext(ctx, "ROLLBACK")
 		}
 	}
-	upsert.Close()
+	one.Close()
+	many.Close()
 	d.errc <- ferr
 }
 

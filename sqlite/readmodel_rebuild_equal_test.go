@@ -3,9 +3,11 @@ package sqlite_test
 import (
 	"database/sql"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/eventdesk/eventdesk"
 	"github.com/eventdesk/eventdesk/projection"
@@ -190,4 +192,75 @@ func dropCheckpointTimes(dump string) string {
 		kept = append(kept, l)
 	}
 	return strings.Join(kept, "\n")
+}
+
+// TestRebuildReplacesTheDashboard: a rebuild swaps a complete dashboard in
+// over one that is behind (or unreadable), and a leftover of an
+// interrupted rebuild is started afresh, never swapped in.
+func TestRebuildReplacesTheDashboard(t *testing.T) {
+	for _, old := range []string{"behind", "unreadable"} {
+		t.Run(old, func(t *testing.T) {
+			ctx := rmCtx(t)
+			dir := t.TempDir()
+			db, err := sqlite.Open(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			rmHistory(t, db, 30)
+			head, _ := db.Head(ctx)
+			switch old {
+			case "behind":
+				d, err := sqlite.OpenDashboard(dir, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				evs, err := db.ReadAll(ctx, 0, 10)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := d.Project(ctx, projection.DashboardName, evs[len(evs)-1].Position, func(tx eventdesk.ProjectionTx) error {
+					return projection.Dashboard{}.ApplyAll(ctx, tx, evs)
+				}); err != nil {
+					t.Fatal(err)
+				}
+				if err := d.Close(); err != nil {
+					t.Fatal(err)
+				}
+			case "unreadable":
+				if err := os.WriteFile(filepath.Join(dir, sqlite.DashboardFile), []byte(strings.Repeat("not a database ", 300)), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// A leftover of a rebuild that was interrupted.
+			if err := os.WriteFile(filepath.Join(dir, sqlite.DashboardFile+".rebuild"), []byte("half a file"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := sqlite.RebuildReadModels(ctx, dir, db, nil); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := os.Stat(filepath.Join(dir, sqlite.DashboardFile+".rebuild")); !os.IsNotExist(err) {
+				t.Errorf("the file under construction is still there: %v", err)
+			}
+			d, err := sqlite.OpenDashboard(dir, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer d.Close()
+			if pos, _, err := d.Checkpoint(ctx, projection.DashboardName); err != nil || pos != head {
+				t.Fatalf("dashboard checkpoint %d, %v; want the head %d", pos, err, head)
+			}
+			dd, err := d.Dashboard(ctx, time.Now().AddDate(0, 0, -1), time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			created := 0
+			for _, day := range dd.Days {
+				created += day.Created
+			}
+			if created != 30 {
+				t.Errorf("the rebuilt dashboard counts %d tickets created, want 30", created)
+			}
+		})
+	}
 }
