@@ -169,17 +169,7 @@ func (m *ReadModels) Tickets(ctx context.Context, f eventdesk.TicketFilter) (eve
 	}
 	if more {
 		last := page.Items[len(page.Items)-1]
-		c := rmCursor{Sort: string(q.sort), ID: last.ID, Filter: q.fp}
-		for _, k := range q.spec.keys {
-			switch k {
-			case "created_at":
-				c.Key = append(c.Key, micros(last.CreatedAt))
-			case "updated_at":
-				c.Key = append(c.Key, micros(last.UpdatedAt))
-			case "prio_rank":
-				c.Key = append(c.Key, int64(last.Priority.Rank()))
-			}
-		}
+		c := listcursor.After(last, q.sort, q.spec.keys, q.fp)
 		page.Next = encodeCursor(c)
 	}
 	return page, nil

@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"strings"
+	"time"
 
 	"github.com/eventdesk/eventdesk"
 )
@@ -57,4 +58,30 @@ func Decode(s string, sort eventdesk.TicketSort, keys int, filter string) (Curso
 func (c Cursor) Encode() string {
 	b, _ := json.Marshal(c)
 	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// After returns the cursor of the list that continues after t, sorted by
+// the columns keys (created_at, updated_at, prio_rank: the read models'
+// sort columns, times in Unix microseconds), in sort order, under the
+// filter fingerprint filter.
+func After(t eventdesk.Ticket, sort eventdesk.TicketSort, keys []string, filter string) Cursor {
+	c := Cursor{Sort: string(sort), ID: t.ID, Filter: filter}
+	for _, k := range keys {
+		switch k {
+		case "created_at":
+			c.Key = append(c.Key, micros(t.CreatedAt))
+		case "updated_at":
+			c.Key = append(c.Key, micros(t.UpdatedAt))
+		case "prio_rank":
+			c.Key = append(c.Key, int64(t.Priority.Rank()))
+		}
+	}
+	return c
+}
+
+func micros(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMicro()
 }
