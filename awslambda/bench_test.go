@@ -1,6 +1,7 @@
 package awslambda_test
 
 import (
+	"os"
 	"syscall"
 	"testing"
 	"time"
@@ -17,9 +18,14 @@ import (
 // no AWS call (an empty batch, GET /healthz), so the figure is the
 // binary's own start-up: Go runtime, package initialisation, SDK
 // configuration and wiring. cpu-ms is the process's CPU time (user+system)
-// up to its first answer.
+// up to its first answer. EVENTDESK_BOOTSTRAP names a binary built
+// elsewhere to measure instead (e.g. an older build, for a comparison on
+// the same machine in the same minutes).
 func BenchmarkLambdaColdStart(b *testing.B) {
-	bin := buildBootstrap(b, true)
+	bin := os.Getenv("EVENTDESK_BOOTSTRAP")
+	if bin == "" {
+		bin = buildBootstrap(b, true)
+	}
 	env := map[string]string{
 		"EVENTDESK_EVENTS_TABLE": "events", "EVENTDESK_READ_TABLE": "read", "EVENTDESK_STATE_TABLE": "state",
 		"EVENTDESK_SESSION_KEY": "0123456789abcdef0123456789abcdef", "EVENTDESK_EVENT_BUS": "bus",
@@ -29,8 +35,9 @@ func BenchmarkLambdaColdStart(b *testing.B) {
 			HTTP: events.APIGatewayV2HTTPRequestContextHTTPDescription{Method: "GET"}}},
 		awslambda.RolePublisher: awslambda.StreamEvent{},
 		awslambda.RoleProjector: events.SQSEvent{},
+		awslambda.RoleSentiment: events.SQSEvent{},
 	}
-	for _, role := range []string{awslambda.RoleAPI, awslambda.RolePublisher, awslambda.RoleProjector} {
+	for _, role := range []string{awslambda.RoleAPI, awslambda.RolePublisher, awslambda.RoleProjector, awslambda.RoleSentiment} {
 		b.Run(role, func(b *testing.B) {
 			var initTotal, cpuTotal time.Duration
 			for b.Loop() {

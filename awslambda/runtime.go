@@ -10,8 +10,8 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/credentials/endpointcreds"
 )
 
 // Roles a function can play, named by its handler setting (the SAM
@@ -21,13 +21,14 @@ const (
 	RolePublisher = "publisher"
 	RoleProjector = "projector"
 	RoleToken     = "token"
-	// Side-effect subscribers (package sentiment).
+	// Side-effect subscribers (packages sentiment and slack).
 	RoleSentiment  = "sentiment"
 	RoleEscalation = "escalation"
+	RoleSlack      = "slack"
 )
 
 // Roles lists every role.
-var Roles = []string{RoleAPI, RolePublisher, RoleProjector, RoleToken, RoleSentiment, RoleEscalation}
+var Roles = []string{RoleAPI, RolePublisher, RoleProjector, RoleToken, RoleSentiment, RoleEscalation, RoleSlack}
 
 // Start serves handler (a method value such as (*API).Handle) through the
 // Lambda Runtime API at runtimeAPI (AWS_LAMBDA_RUNTIME_API) until the
@@ -81,15 +82,18 @@ func StaticAWSConfig(region, accessKeyID, secretAccessKey, sessionToken string) 
 	}
 }
 
-// LoadAWSConfig loads the SDK configuration the way every AWS tool does:
-// region and credentials from the environment Lambda sets (or profiles,
-// elsewhere), and endpoint overrides from the standard
-// AWS_ENDPOINT_URL_<SERVICE> variables (tests point those at local
-// stand-ins).
-func LoadAWSConfig(ctx context.Context) (aws.Config, error) {
-	cfg, err := config.LoadDefaultConfig(ctx)
-	if err != nil {
-		return cfg, fmt.Errorf("awslambda: load AWS configuration: %w", err)
+// ContainerAWSConfig is the SDK configuration for region with credentials
+// from a container credentials endpoint (AWS_CONTAINER_CREDENTIALS_FULL_URI
+// and its authorization token), for runtimes that provide credentials
+// that way rather than as variables. Like StaticAWSConfig it leaves out
+// the SDK's config loader, whose package initialisation alone (STS, SSO
+// and sign-in clients, shared-file parsing) costs every cold start
+// several milliseconds even when it is never called.
+func ContainerAWSConfig(region, uri, authToken string) aws.Config {
+	return aws.Config{
+		Region: region,
+		Credentials: aws.NewCredentialsCache(endpointcreds.New(uri, func(o *endpointcreds.Options) {
+			o.AuthorizationToken = authToken
+		})),
 	}
-	return cfg, nil
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"runtime/debug"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -16,6 +17,7 @@ import (
 	"github.com/eventdesk/eventdesk/dynamodb"
 	"github.com/eventdesk/eventdesk/httpapi"
 	"github.com/eventdesk/eventdesk/sentiment"
+	"github.com/eventdesk/eventdesk/slack"
 	"github.com/eventdesk/eventdesk/web"
 )
 
@@ -51,7 +53,11 @@ func lambdaRole(getenv func(string) string) (string, bool) {
 // it reports why to the Runtime API and returns exit code 1.
 func runLambda(ctx context.Context, role string, getenv func(string) string, stderr io.Writer) int {
 	logger := slog.New(slog.NewJSONHandler(stderr, nil)).With("role", role)
+	// Wiring allocates a few megabytes once; collecting them during init
+	// only lengthens the cold start.
+	gc := debug.SetGCPercent(-1)
 	handler, err := lambdaHandler(ctx, role, getenv, logger)
+	debug.SetGCPercent(gc)
 	if err != nil {
 		logger.Error("lambda init failed", "err", err)
 		if rerr := awslambda.InitError(ctx, getenv(envLambdaRuntimeAPI), err); rerr != nil {
@@ -80,7 +86,7 @@ func lambdaHandler(ctx context.Context, role string, getenv func(string) string,
 	if !isLambdaRole(role) {
 		return nil, fmt.Errorf("lambda: unknown handler %q (want one of %s)", role, strings.Join(awslambda.Roles, ", "))
 	}
-	cfg, err := lambdaAWSConfig(ctx, getenv)
+	cfg, err := lambdaAWSConfig(getenv)
 	if err != nil {
 		return nil, err
 	}
@@ -118,18 +124,23 @@ func lambdaHandler(ctx context.Context, role string, getenv func(string) string,
 		}
 		// The HTML interface too, on the same application and sessions;
 		// its live updates (Server-Sent Events) cannot pass API Gateway,
-		// so they are off. The dashboard reads the read table.
-		dash, err := app.NewDashboardHandler(a, db.Dashboard(getenv(envReadTable)))
-		if err != nil {
-			return nil, fmt.Errorf("lambda api: %w", err)
-		}
-		ui, err := web.NewServer(web.Config{
-			App: a, Sessions: sessions, Key: []byte(getenv(envSessionKey)), SecureCookies: true, Dashboard: dash,
-			DemoLogin: demo, Logger: logger,
-		})
-		if err != nil {
-			return nil, fmt.Errorf("lambda api: %w", err)
-		}
+		// so they are off. The dashboard reads the read table. Parsing its
+		// templates is most of this role's wiring, so the first page
+		// request does it, not every cold start (docs/benchmarks.md).
+		ui := awslambda.NewLazy(func() (http.Handler, error) {
+			dash, err := app.NewDashboardHandler(a, db.Dashboard(getenv(envReadTable)))
+			if err != nil {
+				return nil, fmt.Errorf("lambda api: %w", err)
+			}
+			ui, err := web.NewServer(web.Config{
+				App: a, Sessions: sessions, Key: []byte(getenv(envSessionKey)), SecureCookies: true, Dashboard: dash,
+				DemoLogin: demo, Logger: logger,
+			})
+			if err != nil {
+				return nil, fmt.Errorf("lambda api: %w", err)
+			}
+			return ui, nil
+		}, logger)
 		mux := http.NewServeMux()
 		mux.Handle("/", ui)
 		for _, p := range apiPaths {
@@ -189,6 +200,22 @@ func lambdaHandler(ctx context.Context, role string, getenv func(string) string,
 			return nil, err
 		}
 		return sub.Handle, nil
+	case awslambda.RoleSlack:
+		if err := need(envEventsTable, envStateTable, envSlack); err != nil {
+			return nil, err
+		}
+		poster, err := slack.New(slack.Config{
+			WebhookURL: getenv(envSlack), BaseURL: getenv(envPublicURL),
+			Events: db.EventStore(getenv(envEventsTable), dynamodb.EventStoreOptions{}), Logger: logger,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("lambda slack: %w", err)
+		}
+		sub, err := awslambda.NewSubscriber(slack.Name, slack.Types, poster, db.Inbox(getenv(envStateTable), 0), logger)
+		if err != nil {
+			return nil, err
+		}
+		return sub.Handle, nil
 	case awslambda.RoleToken:
 		if err := need(envStateTable); err != nil {
 			return nil, err
@@ -199,14 +226,18 @@ func lambdaHandler(ctx context.Context, role string, getenv func(string) string,
 }
 
 // lambdaAWSConfig builds the SDK configuration from the region and
-// credentials Lambda puts in the environment, and falls back to the SDK's
-// loader where they are not there (e.g. container credentials).
-func lambdaAWSConfig(ctx context.Context, getenv func(string) string) (aws.Config, error) {
-	region, key := getenv("AWS_REGION"), getenv("AWS_ACCESS_KEY_ID")
-	if region != "" && key != "" {
-		return awslambda.StaticAWSConfig(region, key, getenv("AWS_SECRET_ACCESS_KEY"), getenv("AWS_SESSION_TOKEN")), nil
+// credentials Lambda puts in the environment (or a container credentials
+// endpoint), without the SDK's config loader: linking it alone costs every
+// cold start several milliseconds of package initialisation.
+func lambdaAWSConfig(getenv func(string) string) (aws.Config, error) {
+	region := getenv("AWS_REGION")
+	switch {
+	case region != "" && getenv("AWS_ACCESS_KEY_ID") != "":
+		return awslambda.StaticAWSConfig(region, getenv("AWS_ACCESS_KEY_ID"), getenv("AWS_SECRET_ACCESS_KEY"), getenv("AWS_SESSION_TOKEN")), nil
+	case region != "" && getenv("AWS_CONTAINER_CREDENTIALS_FULL_URI") != "":
+		return awslambda.ContainerAWSConfig(region, getenv("AWS_CONTAINER_CREDENTIALS_FULL_URI"), getenv("AWS_CONTAINER_AUTHORIZATION_TOKEN")), nil
 	}
-	return awslambda.LoadAWSConfig(ctx)
+	return aws.Config{}, fmt.Errorf("lambda: no AWS region or credentials in the environment (AWS_REGION with AWS_ACCESS_KEY_ID, or AWS_CONTAINER_CREDENTIALS_FULL_URI)")
 }
 
 func isLambdaRole(role string) bool {
