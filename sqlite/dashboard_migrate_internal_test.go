@@ -2,11 +2,9 @@ package sqlite
 
 import (
 	"context"
-	"io/fs"
 	"log/slog"
 	"path/filepath"
 	"testing"
-	"testing/fstest"
 	"time"
 
 	"github.com/eventdesk/eventdesk"
@@ -19,16 +17,7 @@ import (
 func TestDashboardToneMigrationRebuilds(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	first, err := fs.ReadFile(dashboardSchema.files, "0001_dashboard.sql")
-	if err != nil {
-		t.Fatal(err)
-	}
-	v1 := dashboardSchema
-	v1.files = fstest.MapFS{"0001_dashboard.sql": &fstest.MapFile{Data: first}}
-	w, r, err := openFile(ctx, filepath.Join(dir, DashboardFile), v1, options{logger: slog.New(slog.DiscardHandler), readers: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := openAtFirstMigration(t, filepath.Join(dir, DashboardFile), dashboardSchema)
 	for _, stmt := range []string{
 		"INSERT INTO projection_checkpoints (name, position, updated_at) VALUES ('dashboard', 42, 0)",
 		"INSERT INTO dash_counters (name, value) VALUES ('now:open', 3), ('d:2025-03-10:created', 5)",
@@ -38,7 +27,6 @@ func TestDashboardToneMigrationRebuilds(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	_ = r.Close()
 	_ = w.Close()
 
 	s, err := OpenDashboard(dir, slog.New(slog.DiscardHandler))

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"log/slog"
 	"path/filepath"
@@ -100,4 +101,24 @@ func TestMigrate(t *testing.T) {
 	if err := openTest(t, file, other); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("other application id: %v, want ErrCorrupt", err)
 	}
+}
+
+// openAtFirstMigration creates file with only the first migration of sc
+// applied, as the first release wrote it, and returns its writer: a
+// migration test fills it, closes it, and opens the file as this release
+// does.
+func openAtFirstMigration(tb testing.TB, file string, sc schema) *sql.DB {
+	tb.Helper()
+	ms, err := sc.migrations()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	v1 := sc
+	v1.files = fstest.MapFS{ms[0].name: &fstest.MapFile{Data: []byte(ms[0].sql)}}
+	w, r, err := openFile(context.Background(), file, v1, options{logger: slog.New(slog.DiscardHandler), readers: 1})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	_ = r.Close()
+	return w
 }

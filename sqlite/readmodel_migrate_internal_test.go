@@ -2,11 +2,9 @@ package sqlite
 
 import (
 	"context"
-	"io/fs"
 	"log/slog"
 	"path/filepath"
 	"testing"
-	"testing/fstest"
 
 	"github.com/eventdesk/eventdesk"
 )
@@ -17,16 +15,7 @@ import (
 func TestReadModelsPublicCommentCountMigration(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	first, err := fs.ReadFile(readModelsSchema.files, "0001_tickets.sql")
-	if err != nil {
-		t.Fatal(err)
-	}
-	v1 := readModelsSchema
-	v1.files = fstest.MapFS{"0001_tickets.sql": &fstest.MapFile{Data: first}}
-	w, r, err := openFile(ctx, filepath.Join(dir, ReadModelsFile), v1, options{logger: slog.New(slog.DiscardHandler), readers: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := openAtFirstMigration(t, filepath.Join(dir, ReadModelsFile), readModelsSchema)
 	const (
 		noted = "0195a000-0000-7000-8000-00000000000a"
 		quiet = "0195a000-0000-7000-8000-00000000000b"
@@ -46,7 +35,6 @@ func TestReadModelsPublicCommentCountMigration(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	_ = r.Close()
 	_ = w.Close()
 
 	m, err := OpenReadModels(dir, ReadModelsOptions{Logger: slog.New(slog.DiscardHandler)})
