@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -159,6 +161,8 @@ type lambdaStack struct {
 	sentiment, escalation     *function
 	token                     string
 	read                      string
+	slack                     *function
+	slackPosts                chan string
 	poller                    *dynamodb.StreamPoller
 	seq                       atomic.Int64
 }
@@ -194,6 +198,17 @@ func newLambdaStack(t *testing.T) *lambdaStack {
 	s.projector = startFunction(t, bin, awslambda.RoleProjector, env)
 	s.sentiment = startFunction(t, bin, awslambda.RoleSentiment, env)
 	s.escalation = startFunction(t, bin, awslambda.RoleEscalation, env)
+	// Slack's incoming webhook, stood in for by a local server.
+	s.slackPosts = make(chan string, 16)
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		s.slackPosts <- string(b)
+	}))
+	t.Cleanup(hook.Close)
+	slackEnv := maps.Clone(env)
+	slackEnv["EVENTDESK_SLACK_WEBHOOK_URL"] = hook.URL + "/services/T0/B0/x"
+	slackEnv["EVENTDESK_PUBLIC_URL"] = "https://helpdesk.example.com"
+	s.slack = startFunction(t, bin, awslambda.RoleSlack, slackEnv)
 
 	// The first admin's token comes from the token function.
 	var tok awslambda.TokenResponse
@@ -549,11 +564,25 @@ func TestEndToEnd(t *testing.T) {
 			t.Fatalf("sentiment failures %+v, want the poison message only", out.BatchItemFailures)
 		}
 		s.bus.take()
-		pollEvents(t, s.poller, 1) // the priority change, not needed further
+		// The escalation goes round to the slack subscriber: one post,
+		// however often the message comes.
+		changed := publish(1)
+		for range 2 {
+			s.slack.invokeInto(t, sqsEvent(append(changed, changed...)), &out)
+			if len(out.BatchItemFailures) > 0 {
+				t.Fatalf("slack failures: %+v", out.BatchItemFailures)
+			}
+		}
+		if n := len(s.slackPosts); n != 1 {
+			t.Fatalf("%d posts to Slack, want 1", n)
+		}
+		if post := <-s.slackPosts; !strings.Contains(post, "escalated from normal to high") || !strings.Contains(post, "helpdesk.example.com/tickets/"+tid) {
+			t.Errorf("Slack post %s", post)
+		}
 	})
 
 	// The functions never crashed along the way.
-	for name, f := range map[string]*function{"api": s.api, "publisher": s.publisher, "projector": s.projector, "sentiment": s.sentiment, "escalation": s.escalation} {
+	for name, f := range map[string]*function{"api": s.api, "publisher": s.publisher, "projector": s.projector, "sentiment": s.sentiment, "escalation": s.escalation, "slack": s.slack} {
 		select {
 		case err := <-f.exited:
 			t.Errorf("%s exited: %v\n%s", name, err, f.stderr.String())
