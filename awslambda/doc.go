@@ -8,5 +8,6 @@
 // AWS SDK's EventBridge client and config loader. It imports the root
 // package, projection and the SDK's core; the DynamoDB adapter reaches it
 // only through the root package's ports and the values cmd/eventdesk (the
-// composition root) passes in.
+// composition root) passes in; package webhook (standard library only)
+// for the webhook subscriber.
 package awslambda

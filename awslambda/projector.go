@@ -46,6 +46,8 @@ type Projector struct {
 	store   eventdesk.EventStore
 	targets []target
 	log     *slog.Logger
+	// upgrade, until it succeeds once, runs before a batch is projected.
+	upgrade func(ctx context.Context) (int, error)
 }
 
 // NewProjector returns a Projector reading store and writing rm.
@@ -70,6 +72,33 @@ func (p *Projector) WithDashboard(dash eventdesk.ProjectionStore) *Projector {
 		name: projection.DashboardName, store: dash, apply: projection.Dashboard{}.ApplyAll, batch: dashboardBatch,
 	})
 	return p
+}
+
+// WithUpgrade makes the projector bring the read models up to date with
+// this build (package dynamodb's ReadModels.Upgrade: run the migrations a
+// table written by an older eventdesk needs, guarded by a schema-version
+// item so that it runs once) at its first invocation rather than at init,
+// whose 10 seconds a large table could exceed. Until it succeeds, each
+// invocation tries again first; a failure is logged and the batch is
+// projected anyway (new items are written in the current layout).
+func (p *Projector) WithUpgrade(upgrade func(ctx context.Context) (int, error)) *Projector {
+	p.upgrade = upgrade
+	return p
+}
+
+func (p *Projector) runUpgrade(ctx context.Context) {
+	if p.upgrade == nil {
+		return
+	}
+	n, err := p.upgrade(ctx)
+	if err != nil {
+		p.log.ErrorContext(ctx, "projector: read-model upgrade failed; tried again at the next invocation", "err", err)
+		return
+	}
+	if n > 0 {
+		p.log.InfoContext(ctx, "projector: read models upgraded", "items", n)
+	}
+	p.upgrade = nil
 }
 
 // ParseMessage reads the CloudEvent of an SQS message body: an EventBridge
@@ -103,6 +132,7 @@ func ParseMessage(body string) (CloudEvent, error) {
 // not an eventdesk CloudEvent (a poison message) fails alone; a stream
 // that cannot be projected fails the messages of that stream only.
 func (p *Projector) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+	p.runUpgrade(ctx)
 	var res events.SQSEventResponse
 	fail := func(id string) {
 		res.BatchItemFailures = append(res.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: id})

@@ -21,14 +21,17 @@ const (
 	RolePublisher = "publisher"
 	RoleProjector = "projector"
 	RoleToken     = "token"
-	// Side-effect subscribers (packages sentiment and slack).
+	// Side-effect subscribers (packages sentiment, slack, webhook and
+	// email).
 	RoleSentiment  = "sentiment"
 	RoleEscalation = "escalation"
 	RoleSlack      = "slack"
+	RoleWebhook    = "webhook"
+	RoleEmail      = "email"
 )
 
 // Roles lists every role.
-var Roles = []string{RoleAPI, RolePublisher, RoleProjector, RoleToken, RoleSentiment, RoleEscalation, RoleSlack}
+var Roles = []string{RoleAPI, RolePublisher, RoleProjector, RoleToken, RoleSentiment, RoleEscalation, RoleSlack, RoleWebhook, RoleEmail}
 
 // Start serves handler (a method value such as (*API).Handle) through the
 // Lambda Runtime API at runtimeAPI (AWS_LAMBDA_RUNTIME_API) until the

@@ -109,3 +109,59 @@ func (r *ReadModels) migrateTicket(ctx context.Context, item map[string]types.At
 	}
 	return 1, nil
 }
+
+// ReadModelSchema is the version of the read table's layout this build
+// writes: 1 is the first with publicCommentCount in every ticket item.
+const ReadModelSchema = 1
+
+// The read table records the schema version its items were brought up to
+// in ("SCHEMA", "readmodels") with ver.
+const (
+	pkSchema = "SCHEMA"
+	skSchema = "readmodels"
+)
+
+// SchemaVersion returns the version recorded in the read table (0: none,
+// a table written before versions were recorded, or an empty one).
+func (r *ReadModels) SchemaVersion(ctx context.Context) (int64, error) {
+	out, err := r.client.GetItem(ctx, &ddb.GetItemInput{
+		TableName: aws.String(r.table), ConsistentRead: aws.Bool(true),
+		Key: map[string]types.AttributeValue{attrPK: str(pkSchema), attrSK: str(skSchema)},
+	})
+	if err != nil {
+		return 0, fmt.Errorf("dynamodb: read-model schema version: %w", err)
+	}
+	if out.Item == nil {
+		return 0, nil
+	}
+	return getNum(out.Item, attrVer)
+}
+
+// Upgrade runs the migrations a read table at an older schema version
+// needs (MigrateReadModels), then records ReadModelSchema, so that later
+// calls cost one read. It reports how many items it rewrote (0 when the
+// table was up to date). Two upgrades at once (two cold starts) both run
+// the idempotent migration; a table recorded at a newer version than this
+// build knows is left alone.
+func (r *ReadModels) Upgrade(ctx context.Context) (int, error) {
+	v, err := r.SchemaVersion(ctx)
+	if err != nil || v >= ReadModelSchema {
+		return 0, err
+	}
+	n, err := r.MigrateReadModels(ctx)
+	if err != nil {
+		return n, err
+	}
+	_, err = r.client.PutItem(ctx, &ddb.PutItemInput{
+		TableName:                 aws.String(r.table),
+		Item:                      map[string]types.AttributeValue{attrPK: str(pkSchema), attrSK: str(skSchema), attrVer: num(ReadModelSchema)},
+		ConditionExpression:       aws.String("attribute_not_exists(#v) OR #v < :v"),
+		ExpressionAttributeNames:  map[string]string{"#v": attrVer},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":v": num(ReadModelSchema)},
+	})
+	var newer *types.ConditionalCheckFailedException
+	if err != nil && !errors.As(err, &newer) {
+		return n, fmt.Errorf("dynamodb: record read-model schema version: %w", err)
+	}
+	return n, nil
+}

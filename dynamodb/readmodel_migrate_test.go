@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/eventdesk/eventdesk"
+	"github.com/eventdesk/eventdesk/dynamodb"
 	"github.com/eventdesk/eventdesk/projection"
 )
 
@@ -51,8 +52,26 @@ func TestMigrateReadModels(t *testing.T) {
 		t.Fatalf("before the migration: publicCommentCount %d, %v; want 0 (the field dropped)", got.PublicCommentCount, err)
 	}
 
-	if n, err := r.MigrateReadModels(ctx); err != nil || n != 2 {
-		t.Fatalf("MigrateReadModels = %d, %v; want 2 tickets rewritten", n, err)
+	if v, err := r.SchemaVersion(ctx); err != nil || v != 0 {
+		t.Fatalf("schema version of an old table = %d, %v; want 0", v, err)
+	}
+	// What the projector runs at its first invocation after an upgrade.
+	if n, err := r.Upgrade(ctx); err != nil || n != 2 {
+		t.Fatalf("Upgrade = %d, %v; want 2 tickets rewritten", n, err)
+	}
+	if v, err := r.SchemaVersion(ctx); err != nil || v != dynamodb.ReadModelSchema {
+		t.Fatalf("schema version after the upgrade = %d, %v; want %d", v, err, dynamodb.ReadModelSchema)
+	}
+	// Recorded: a second upgrade is one read and migrates nothing, even an
+	// item that lacks the field (which only a bug could write now).
+	if err := r.DropPublicCommentCountForTest(ctx, quiet); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := r.Upgrade(ctx); err != nil || n != 0 {
+		t.Fatalf("Upgrade again = %d, %v; want 0", n, err)
+	}
+	if n, err := r.MigrateReadModels(ctx); err != nil || n != 1 {
+		t.Fatalf("MigrateReadModels = %d, %v; want the one item dropped again", n, err)
 	}
 	if n, err := r.MigrateReadModels(ctx); err != nil || n != 0 {
 		t.Fatalf("MigrateReadModels again = %d, %v; want 0", n, err)

@@ -829,3 +829,34 @@ func (w *Webhooks) SetEmailOptOut(ctx context.Context, user string, optOut bool)
 	}
 	return nil
 }
+
+// pkEnqueued holds, per stream, the version up to which its events were
+// turned into deliveries (("WHS#<stream>", "V") with ver).
+const pkEnqueued = "WHS#"
+
+// EnqueuedUpTo returns the version of stream up to which events were
+// enqueued (0: none), for a webhook enqueuer that reads the stream itself
+// so as to enqueue a ticket's events in order even when their messages
+// arrive out of order.
+func (w *Webhooks) EnqueuedUpTo(ctx context.Context, stream string) (int64, error) {
+	out, err := w.client.GetItem(ctx, &ddb.GetItemInput{TableName: aws.String(w.table), Key: key(pkEnqueued+stream, "V"), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return 0, fmt.Errorf("dynamodb: webhooks enqueued of %s: %w", stream, err)
+	}
+	return optNum(out.Item, attrVer), nil
+}
+
+// SetEnqueuedUpTo moves stream's mark forward to version (never back).
+func (w *Webhooks) SetEnqueuedUpTo(ctx context.Context, stream string, version int64) error {
+	_, err := w.client.UpdateItem(ctx, &ddb.UpdateItemInput{
+		TableName: aws.String(w.table), Key: key(pkEnqueued+stream, "V"),
+		UpdateExpression:          aws.String("SET #v = :v"),
+		ConditionExpression:       aws.String("attribute_not_exists(#v) OR #v < :v"),
+		ExpressionAttributeNames:  map[string]string{"#v": attrVer},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":v": num(version)},
+	})
+	if err != nil && !isConditionFailed(err) {
+		return fmt.Errorf("dynamodb: webhooks enqueued of %s: %w", stream, err)
+	}
+	return nil
+}

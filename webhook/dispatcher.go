@@ -602,3 +602,45 @@ func (d *Dispatcher) redrive(ctx context.Context) {
 		d.wake.Broadcast()
 	}
 }
+
+// DispatchDue is Run for a process that lives only for a while (an AWS
+// Lambda invocation): it requeues redriven dead letters, then sends the
+// deliveries due now — in order per ticket and endpoint, so a ticket's
+// next event goes once its previous one is delivered or parked — until
+// none is due, and returns how many attempts it made. Failed deliveries
+// wait for their next attempt (the schedule's backoff, kept in the
+// store), for a later call. Each delivery is attempted at most once per
+// call.
+func (d *Dispatcher) DispatchDue(ctx context.Context) (int, error) {
+	d.redrive(ctx)
+	tried := map[int64]bool{}
+	made := 0
+	for ctx.Err() == nil {
+		snapshot := d.snapshot()
+		due, err := d.cfg.Store.Due(ctx, d.cfg.Now(), 2*d.cfg.Concurrency)
+		if err != nil {
+			return made, fmt.Errorf("webhook: read due deliveries: %w", err)
+		}
+		var wg sync.WaitGroup
+		sem := make(chan struct{}, d.cfg.Concurrency)
+		started := 0
+		for _, dl := range due {
+			if tried[dl.Seq] || !d.claim(dl, snapshot) {
+				continue
+			}
+			tried[dl.Seq] = true
+			started++
+			sem <- struct{}{}
+			wg.Go(func() {
+				defer func() { <-sem; d.release(dl) }()
+				d.attempt(ctx, dl)
+			})
+		}
+		wg.Wait()
+		made += started
+		if started == 0 {
+			break
+		}
+	}
+	return made, ctx.Err()
+}

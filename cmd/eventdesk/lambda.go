@@ -15,10 +15,12 @@ import (
 	"github.com/eventdesk/eventdesk/auth"
 	"github.com/eventdesk/eventdesk/awslambda"
 	"github.com/eventdesk/eventdesk/dynamodb"
+	"github.com/eventdesk/eventdesk/email"
 	"github.com/eventdesk/eventdesk/httpapi"
 	"github.com/eventdesk/eventdesk/sentiment"
 	"github.com/eventdesk/eventdesk/slack"
 	"github.com/eventdesk/eventdesk/web"
+	"github.com/eventdesk/eventdesk/webhook"
 )
 
 // On AWS Lambda this binary is the custom runtime's bootstrap: Lambda sets
@@ -112,9 +114,13 @@ func lambdaHandler(ctx context.Context, role string, getenv func(string) string,
 			return nil, fmt.Errorf("lambda api: %w", err)
 		}
 		readModels := db.ReadModels(getenv(envReadTable))
+		notifications, err := lambdaNotifications(db, getenv)
+		if err != nil {
+			return nil, err
+		}
 		srv, err := httpapi.NewServer(httpapi.Config{
 			App: a, Sessions: sessions, Logger: logger, Metrics: metrics,
-			DemoLogin: demo,
+			DemoLogin: demo, Notifications: notifications,
 			// There is no global position to read: ready means the read
 			// models answer.
 			Ready: func(ctx context.Context) error { _, err := readModels.Stats(ctx); return err },
@@ -166,11 +172,14 @@ func lambdaHandler(ctx context.Context, role string, getenv func(string) string,
 		if err := need(envEventsTable, envReadTable); err != nil {
 			return nil, err
 		}
-		p, err := awslambda.NewProjector(db.EventStore(getenv(envEventsTable), dynamodb.EventStoreOptions{}), db.ReadModels(getenv(envReadTable)), logger)
+		rm := db.ReadModels(getenv(envReadTable))
+		p, err := awslambda.NewProjector(db.EventStore(getenv(envEventsTable), dynamodb.EventStoreOptions{}), rm, logger)
 		if err != nil {
 			return nil, err
 		}
-		return p.WithDashboard(db.Dashboard(getenv(envReadTable))).Handle, nil
+		// An upgraded deployment migrates the read table written by the
+		// previous version once (docs/aws.md, "Upgrades").
+		return p.WithDashboard(db.Dashboard(getenv(envReadTable))).WithUpgrade(rm.Upgrade).Handle, nil
 	case awslambda.RoleSentiment, awslambda.RoleEscalation:
 		if err := need(envEventsTable, envReadTable, envStateTable); err != nil {
 			return nil, err
@@ -216,6 +225,55 @@ func lambdaHandler(ctx context.Context, role string, getenv func(string) string,
 			return nil, err
 		}
 		return sub.Handle, nil
+	case awslambda.RoleWebhook:
+		if err := need(envEventsTable, envStateTable); err != nil {
+			return nil, err
+		}
+		cfg, err := lambdaNotifyConfig(getenv)
+		if err != nil {
+			return nil, fmt.Errorf("lambda webhook: %w", err)
+		}
+		store := db.Webhooks(getenv(envStateTable))
+		events := db.EventStore(getenv(envEventsTable), dynamodb.EventStoreOptions{})
+		// Dead deliveries stay in the store (marked dead, listed and
+		// redriven through the API from there): there is no subscriber
+		// dead-letter table on AWS.
+		d, err := webhook.NewDispatcher(webhook.DispatcherConfig{
+			Store: store, Events: events, Schedule: cfg.WebhookSchedule, Timeout: cfg.WebhookTimeout,
+			DisableAfter: cfg.WebhookDisableAfter, AllowPrivate: cfg.WebhookAllowPrivate, Logger: logger,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("lambda webhook: %w", err)
+		}
+		h, err := awslambda.NewWebhooks(store, events, d, logger)
+		if err != nil {
+			return nil, err
+		}
+		return h.Handle, nil
+	case awslambda.RoleEmail:
+		if err := need(envEventsTable, envStateTable, envSMTP); err != nil {
+			return nil, err
+		}
+		cfg, err := lambdaNotifyConfig(getenv)
+		if err != nil {
+			return nil, fmt.Errorf("lambda email: %w", err)
+		}
+		smtpCfg, _ := parseSMTPURL(cfg.SMTPURL) // checked by lambdaNotifyConfig
+		addresses, _ := email.ParseAddressMap(cfg.EmailAddresses)
+		mailer, err := email.New(email.Config{
+			SMTP: smtpCfg, From: cfg.EmailFrom, BaseURL: cfg.PublicURL,
+			Events:      db.EventStore(getenv(envEventsTable), dynamodb.EventStoreOptions{}),
+			Preferences: db.Webhooks(getenv(envStateTable)), Logger: logger,
+			Addresses: email.Addresses{Map: addresses, Domain: cfg.EmailDomain},
+		})
+		if err != nil {
+			return nil, fmt.Errorf("lambda email: %w", err)
+		}
+		sub, err := awslambda.NewSubscriber(email.Name, email.Types, mailer, db.Inbox(getenv(envStateTable), 0), logger)
+		if err != nil {
+			return nil, err
+		}
+		return sub.Handle, nil
 	case awslambda.RoleToken:
 		if err := need(envStateTable); err != nil {
 			return nil, err
@@ -223,6 +281,38 @@ func lambdaHandler(ctx context.Context, role string, getenv func(string) string,
 		return awslambda.NewTokenIssuer(db.Tokens(getenv(envStateTable))).Handle, nil
 	}
 	return nil, fmt.Errorf("lambda: role %q is not wired", role)
+}
+
+// lambdaNotifyConfig reads the notification settings of `eventdesk serve`
+// (the same variables: EVENTDESK_WEBHOOK_*, EVENTDESK_SMTP_URL,
+// EVENTDESK_EMAIL_*, EVENTDESK_PUBLIC_URL) and checks them.
+func lambdaNotifyConfig(getenv func(string) string) (NotifyConfig, error) {
+	var c Config
+	c.notifyFromEnv(getenv)
+	if err := c.validateNotify(); err != nil {
+		return NotifyConfig{}, err
+	}
+	return c.Notify, nil
+}
+
+// lambdaNotifications serves the webhook endpoints, the webhook dead
+// letters and the users' notification preferences from the state table.
+// New endpoints receive the events recorded after their registration (the
+// webhook function compares times: DynamoDB has no global position).
+func lambdaNotifications(db *dynamodb.DB, getenv func(string) string) (*app.Notifications, error) {
+	cfg, err := lambdaNotifyConfig(getenv)
+	if err != nil {
+		return nil, fmt.Errorf("lambda api: %w", err)
+	}
+	store := db.Webhooks(getenv(envStateTable))
+	registry, err := webhook.NewRegistry(webhook.RegistryConfig{
+		Store: store, Head: func(context.Context) (int64, error) { return 0, nil }, NewID: app.NewID,
+		AllowPrivate: cfg.WebhookAllowPrivate,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("lambda api: %w", err)
+	}
+	return app.NewNotifications(app.NotificationsConfig{Webhooks: registry, DeadLetters: store, Preferences: store}), nil
 }
 
 // lambdaAWSConfig builds the SDK configuration from the region and
