@@ -165,6 +165,10 @@ type lambdaStack struct {
 	slackPosts                chan string
 	poller                    *dynamodb.StreamPoller
 	seq                       atomic.Int64
+	// bin and env start more functions (the notification subscribers).
+	bin   string
+	env   map[string]string
+	state string
 }
 
 func newLambdaStack(t *testing.T) *lambdaStack {
@@ -190,8 +194,11 @@ func newLambdaStack(t *testing.T) *lambdaStack {
 		"EVENTDESK_SESSION_KEY":        strings.Repeat("s3cr3t-", 8),
 		"EVENTDESK_EVENT_BUS":          "eventdesk-test",
 		"AWS_ENDPOINT_URL_EVENTBRIDGE": s.bus.URL,
+		// The tests' webhook receivers listen on loopback.
+		"EVENTDESK_WEBHOOK_ALLOW_PRIVATE": "true",
 	}
 	bin := buildBootstrap(t, false)
+	s.bin, s.env, s.state = bin, env, state
 	tokenFn := startFunction(t, bin, awslambda.RoleToken, env)
 	s.api = startFunction(t, bin, awslambda.RoleAPI, env)
 	s.publisher = startFunction(t, bin, awslambda.RolePublisher, env)
