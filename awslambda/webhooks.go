@@ -115,6 +115,9 @@ func (w *Webhooks) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEv
 				}
 				loaded = true
 			}
+			if len(eps) == 0 {
+				return nil // nobody to deliver to; a later endpoint wants only later events
+			}
 			return w.enqueue(ctx, eps, ce.Subject, ce.StreamVersion)
 		}()
 		if err != nil {

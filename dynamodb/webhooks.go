@@ -293,8 +293,8 @@ func (w *Webhooks) SetDisabled(ctx context.Context, id string, disabled bool, re
 
 // DeleteEndpoint implements webhook.Store: the endpoint first (so that
 // nothing is delivered to it any more), then its deliveries and markers.
-// Markers left by an interrupted delete belong to no endpoint and are
-// ignored (Due) and removed by the next read that meets them.
+// Markers left by an interrupted delete belong to no endpoint: Due and
+// NextDue ignore them.
 func (w *Webhooks) DeleteEndpoint(ctx context.Context, id string) error {
 	_, err := w.client.DeleteItem(ctx, &ddb.DeleteItemInput{
 		TableName: aws.String(w.table), Key: key(pkEndpoint, id),

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"runtime/debug"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
@@ -287,6 +288,21 @@ func lambdaHandler(ctx context.Context, role string, getenv func(string) string,
 // (the same variables: EVENTDESK_WEBHOOK_*, EVENTDESK_SMTP_URL,
 // EVENTDESK_EMAIL_*, EVENTDESK_PUBLIC_URL) and checks them.
 func lambdaNotifyConfig(getenv func(string) string) (NotifyConfig, error) {
+	// The environment is all a function has: a value that does not parse
+	// is an init error, not a silent default.
+	if v := getenv(envWebhookSchedule); v != "" {
+		var d durations
+		if err := d.Set(v); err != nil {
+			return NotifyConfig{}, fmt.Errorf("%s (--webhook-retry-schedule) %q: %w", envWebhookSchedule, v, err)
+		}
+	}
+	for _, name := range []string{envWebhookTimeout, envWebhookDisableAfter} {
+		if v := getenv(name); v != "" {
+			if _, err := time.ParseDuration(v); err != nil {
+				return NotifyConfig{}, fmt.Errorf("%s %q: %w", name, v, err)
+			}
+		}
+	}
 	var c Config
 	c.notifyFromEnv(getenv)
 	if err := c.validateNotify(); err != nil {

@@ -51,3 +51,34 @@ func TestLambdaSlackRole(t *testing.T) {
 		t.Fatalf("slack role: %v", err)
 	}
 }
+
+// TestLambdaNotificationRoles wires the webhook and email roles from their
+// environment (the settings of `eventdesk serve`), and refuses to start
+// with missing or bad ones.
+func TestLambdaNotificationRoles(t *testing.T) {
+	env := map[string]string{
+		"AWS_LAMBDA_RUNTIME_API": "127.0.0.1:1", "AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s",
+		"EVENTDESK_EVENTS_TABLE": "events", "EVENTDESK_STATE_TABLE": "state",
+	}
+	getenv := func(k string) string { return env[k] }
+	log := slog.New(slog.DiscardHandler)
+	if h, err := lambdaHandler(t.Context(), "webhook", getenv, log); err != nil || h == nil {
+		t.Fatalf("webhook role: %v", err)
+	}
+	env[envWebhookSchedule] = "soon"
+	if _, err := lambdaHandler(t.Context(), "webhook", getenv, log); err == nil || !strings.Contains(err.Error(), "retry-schedule") {
+		t.Fatalf("webhook role with a bad schedule: %v", err)
+	}
+	delete(env, envWebhookSchedule)
+	if _, err := lambdaHandler(t.Context(), "email", getenv, log); err == nil || !strings.Contains(err.Error(), envSMTP) {
+		t.Fatalf("email role without a server: %v", err)
+	}
+	env[envSMTP] = "http://mail.example.com"
+	if _, err := lambdaHandler(t.Context(), "email", getenv, log); err == nil || !strings.Contains(err.Error(), "smtp://") {
+		t.Fatalf("email role with a bad server URL: %v", err)
+	}
+	env[envSMTP] = "smtp://mailer:s3cret@mail.example.com:587"
+	if h, err := lambdaHandler(t.Context(), "email", getenv, log); err != nil || h == nil {
+		t.Fatalf("email role: %v", err)
+	}
+}
