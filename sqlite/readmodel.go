@@ -437,11 +437,22 @@ type rmRow struct {
 	t      eventdesk.Ticket
 	exists bool // t is a ticket (false: known not to exist)
 	stored bool // a row is in the table
-	// The tag rows as stored: their tags and sort-key copies.
-	tags    []string
-	updated int64
-	rank    int
-	dirty   bool
+	// The indexed columns as stored, so that an update sets only those
+	// that changed: SQLite rewrites an index only when a column of it is
+	// in the SET list, and most events change only updated_at of them.
+	status, priority, assignee, requester string
+	created, updated                      int64
+	rank                                  int
+	// The tag rows as stored (their sort-key copies are the columns above).
+	tags  []string
+	dirty bool
+}
+
+// setStored records the indexed columns of t as the stored ones.
+func (r *rmRow) setStored(t *eventdesk.Ticket) {
+	r.status, r.priority, r.assignee, r.requester = string(t.Status), string(t.Priority), t.Assignee, t.Requester
+	r.created, r.updated, r.rank = micros(t.CreatedAt), micros(t.UpdatedAt), t.Priority.Rank()
+	r.tags = t.Tags
 }
 
 // rmTx implements eventdesk.ProjectionTx: it buffers rows and counters and
@@ -495,7 +506,7 @@ func (tx *rmTx) row(id string) (*rmRow, error) {
 			return nil, fmt.Errorf("sqlite: load ticket %s: %w", id, err)
 		}
 		r.t, r.exists, r.stored = t, true, true
-		r.tags, r.updated, r.rank = t.Tags, micros(t.UpdatedAt), t.Priority.Rank()
+		r.setStored(&t)
 	}
 	tx.rows[id] = r
 	return r, nil
@@ -566,9 +577,7 @@ func (tx *rmTx) writeRow(ctx context.Context, r *rmRow) error {
 	}
 	created, updated, rank := micros(t.CreatedAt), micros(t.UpdatedAt), t.Priority.Rank()
 	if r.stored {
-		err = tx.w.exec(ctx, `UPDATE tickets SET status = ?, priority = ?, prio_rank = ?, assignee = ?, requester = ?,
-			created_at = ?, updated_at = ?, version = ?, position = ?, doc = ?, comments = ? WHERE id = ?`,
-			string(t.Status), string(t.Priority), rank, t.Assignee, t.Requester, created, updated, t.Version, t.Position, doc, comments, t.ID)
+		err = tx.updateRow(ctx, r, &t, doc, comments)
 	} else {
 		err = tx.w.exec(ctx, `INSERT INTO tickets (id, status, priority, prio_rank, assignee, requester, created_at, updated_at, version, position, doc, comments)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -590,14 +599,71 @@ func (tx *rmTx) writeRow(ctx context.Context, r *rmRow) error {
 				return err
 			}
 		}
-	case len(t.Tags) > 0 && (r.updated != updated || r.rank != rank):
+	case len(t.Tags) > 0 && r.created != created:
+		// Never happens (a ticket keeps its creation time), but the
+		// copies must follow the row if it did.
+		if err := tx.w.exec(ctx, "UPDATE ticket_tags SET created_at = ?, updated_at = ?, prio_rank = ? WHERE id = ?", created, updated, rank, t.ID); err != nil {
+			return err
+		}
+	case len(t.Tags) > 0 && r.updated != updated && r.rank != rank:
 		if err := tx.w.exec(ctx, "UPDATE ticket_tags SET updated_at = ?, prio_rank = ? WHERE id = ?", updated, rank, t.ID); err != nil {
+			return err
+		}
+	case len(t.Tags) > 0 && r.updated != updated:
+		if err := tx.w.exec(ctx, "UPDATE ticket_tags SET updated_at = ? WHERE id = ?", updated, t.ID); err != nil {
+			return err
+		}
+	case len(t.Tags) > 0 && r.rank != rank:
+		if err := tx.w.exec(ctx, "UPDATE ticket_tags SET prio_rank = ? WHERE id = ?", rank, t.ID); err != nil {
 			return err
 		}
 	}
 	r.stored, r.dirty = true, false
-	r.tags, r.updated, r.rank = t.Tags, updated, rank
+	r.setStored(&t)
 	return nil
+}
+
+// updateRow updates the stored row of r to t, setting only the indexed
+// columns that changed (version, position, doc and comments are in no
+// index and change with every event). Each combination of columns is one
+// prepared statement, a few dozen at most.
+func (tx *rmTx) updateRow(ctx context.Context, r *rmRow, t *eventdesk.Ticket, doc, comments []byte) error {
+	var (
+		q    [256]byte
+		args [12]any
+	)
+	b := append(q[:0], "UPDATE tickets SET version = ?, position = ?, doc = ?, comments = ?"...)
+	a := append(args[:0], t.Version, t.Position, doc, comments)
+	set := func(col string, v any) {
+		b = append(b, ", "...)
+		b = append(b, col...)
+		b = append(b, " = ?"...)
+		a = append(a, v)
+	}
+	if s := string(t.Status); s != r.status {
+		set("status", s)
+	}
+	if p := string(t.Priority); p != r.priority {
+		set("priority", p)
+	}
+	if k := t.Priority.Rank(); k != r.rank {
+		set("prio_rank", k)
+	}
+	if t.Assignee != r.assignee {
+		set("assignee", t.Assignee)
+	}
+	if t.Requester != r.requester {
+		set("requester", t.Requester)
+	}
+	if c := micros(t.CreatedAt); c != r.created {
+		set("created_at", c)
+	}
+	if u := micros(t.UpdatedAt); u != r.updated {
+		set("updated_at", u)
+	}
+	b = append(b, " WHERE id = ?"...)
+	a = append(a, t.ID)
+	return tx.w.exec(ctx, string(b), a...)
 }
 
 // rowEncoder encodes ticket rows into buffers reused from row to row:
