@@ -43,9 +43,10 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-// startServe starts serve on store and returns once /readyz answers 200,
-// with the time from starting the process to that answer.
-func (s *suite) startServe(ctx context.Context, logName string) (*serveProc, float64, error) {
+// startServe starts serve on store, with extra flags, and returns once
+// /readyz answers 200, with the time from starting the process to that
+// answer.
+func (s *suite) startServe(ctx context.Context, logName string, extra ...string) (*serveProc, float64, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, 0, err
@@ -55,7 +56,7 @@ func (s *suite) startServe(ctx context.Context, logName string) (*serveProc, flo
 		return nil, 0, err
 	}
 	p := &serveProc{url: fmt.Sprintf("http://127.0.0.1:%d", port), done: make(chan error, 1), log: logFile}
-	p.cmd = exec.Command(s.o.bin, "serve", "--addr", fmt.Sprintf("127.0.0.1:%d", port), "--data", s.storeDir(), "--log-level", "warn")
+	p.cmd = exec.Command(s.o.bin, append([]string{"serve", "--addr", fmt.Sprintf("127.0.0.1:%d", port), "--data", s.storeDir(), "--log-level", "warn"}, extra...)...)
 	p.cmd.Stdout, p.cmd.Stderr = logFile, logFile
 	start := time.Now()
 	if err := p.cmd.Start(); err != nil {
@@ -166,7 +167,7 @@ func (s *suite) serve(ctx context.Context) error {
 		return nil
 	}
 	st, end := s.begin(benchreport.StepServe, s.display(s.o.bin, []string{"serve", "--addr", "127.0.0.1:PORT", "--data", s.storeDir(), "--log-level", "warn"})+
-		fmt.Sprintf(" — three starts, each timed from process start to the first 200 from /readyz; the first watched for up to %s while its subscribers catch up", s.o.warmup))
+		fmt.Sprintf(" — three starts, each timed from process start to the first 200 from /readyz; the first watched for up to %s while its subscribers catch up; the second and third with --sentiment=false, so that the memory and HTTP figures measure serving the store, not the hours-long sentiment backfill of a seeded store (its rate is the first start's)", s.o.warmup))
 	sv := &benchreport.Serve{}
 	if s.res.Seed != nil {
 		sv.Tickets = s.res.Seed.TicketsDone
@@ -187,7 +188,7 @@ func (s *suite) serve(ctx context.Context) error {
 	_, sv.WarmupHWMKB = p.memory()
 	p.stop()
 	for i := 2; i <= 3; i++ {
-		if p, cold, err = s.startServe(ctx, fmt.Sprintf("serve-%d", i)); err != nil {
+		if p, cold, err = s.startServe(ctx, fmt.Sprintf("serve-%d", i), "--sentiment=false"); err != nil {
 			return fail(err)
 		}
 		sv.ColdStarts = append(sv.ColdStarts, round3(cold))

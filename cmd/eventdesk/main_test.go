@@ -772,6 +772,26 @@ func newToken(tb testing.TB, dir, user, role string) string {
 	return strings.TrimSpace(r.stdout)
 }
 
+// TestServeSentimentSwitch: with --sentiment=false nothing is scored; a
+// later start with the scorer on backfills every ticket stored meanwhile.
+func TestServeSentimentSwitch(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "data")
+	n := seed(t, dir)
+
+	s := startServeWith(t, dir, []string{"--sentiment=false"})
+	if head := settle(t, s, n); head != n {
+		t.Fatalf("with --sentiment=false the head moved from %d to %d: something was appended", n, head)
+	}
+	s.stop(t)
+
+	s = startServeWith(t, dir, nil, "EVENTDESK_SENTIMENT=true")
+	if head := settle(t, s, n); head <= n {
+		t.Fatalf("with the scorer on, the head stayed at %d: the stored tickets were not scored", head)
+	}
+	s.stop(t)
+}
+
 // TestServeAPI: the composition root wires the store, the projections and
 // the REST API: a ticket opened over HTTP is readable from the read model,
 // and events imported before the start are projected at start.

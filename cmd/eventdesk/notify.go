@@ -30,6 +30,7 @@ const (
 	envWebhookTimeout       = "EVENTDESK_WEBHOOK_TIMEOUT"
 	envWebhookDisableAfter  = "EVENTDESK_WEBHOOK_DISABLE_AFTER"
 	envEscalation           = "EVENTDESK_ESCALATION"
+	envSentiment            = "EVENTDESK_SENTIMENT"
 	envEscalationThreshold  = "EVENTDESK_ESCALATION_THRESHOLD"
 	envSMTP                 = "EVENTDESK_SMTP_URL"
 	envEmailFrom            = "EVENTDESK_EMAIL_FROM"
@@ -53,6 +54,10 @@ type NotifyConfig struct {
 	WebhookTimeout time.Duration
 	// WebhookDisableAfter disables an endpoint failing that long.
 	WebhookDisableAfter time.Duration
+	// Sentiment runs the sentiment scorer. Off, no ticket is scored (and
+	// the escalation policy, which acts on scores, has nothing to do); its
+	// checkpoint stays where it was, so turning it on again resumes there.
+	Sentiment bool
 	// Escalation turns the sentiment escalation policy on.
 	Escalation bool
 	// EscalationThreshold is the compound score at or below which it
@@ -109,7 +114,7 @@ func (d *durations) Set(v string) error {
 func (c *Config) notifyFromEnv(getenv func(string) string) {
 	n := NotifyConfig{
 		WebhookSchedule: durations(webhook.DefaultSchedule), WebhookTimeout: webhook.DefaultTimeout,
-		WebhookDisableAfter: webhook.DefaultDisableAfter, Escalation: true, EscalationThreshold: sentiment.DefaultThreshold,
+		WebhookDisableAfter: webhook.DefaultDisableAfter, Sentiment: true, Escalation: true, EscalationThreshold: sentiment.DefaultThreshold,
 		EmailFrom: defaultEmailFromAddress, SideEffectAttempts: defaultSideEffectTries,
 	}
 	n.WebhookAllowPrivate = isTrue(getenv(envWebhookAllowPrivate))
@@ -121,6 +126,9 @@ func (c *Config) notifyFromEnv(getenv func(string) string) {
 	}
 	if v, err := time.ParseDuration(getenv(envWebhookDisableAfter)); err == nil {
 		n.WebhookDisableAfter = v
+	}
+	if v := getenv(envSentiment); v == "false" || v == "0" {
+		n.Sentiment = false
 	}
 	if v := getenv(envEscalation); v == "false" || v == "0" {
 		n.Escalation = false
@@ -151,6 +159,7 @@ func (c *Config) notifyFlags(f *flags) {
 	f.Var(&n.WebhookSchedule, "webhook-retry-schedule", "`waits` before each webhook retry, comma-separated; then the delivery is a dead letter (env "+envWebhookSchedule+")")
 	f.DurationVar(&n.WebhookTimeout, "webhook-timeout", n.WebhookTimeout, "time limit of one webhook delivery attempt (env "+envWebhookTimeout+")")
 	f.DurationVar(&n.WebhookDisableAfter, "webhook-disable-after", n.WebhookDisableAfter, "disable a webhook endpoint whose deliveries have failed for this long (env "+envWebhookDisableAfter+")")
+	f.BoolVar(&n.Sentiment, "sentiment", n.Sentiment, "score the sentiment of ticket descriptions and public comments; the first start backfills every ticket already stored (env "+envSentiment+")")
 	f.BoolVar(&n.Escalation, "escalation", n.Escalation, "raise the priority of strongly negative new tickets and comments to high (env "+envEscalation+")")
 	f.Float64Var(&n.EscalationThreshold, "escalation-threshold", n.EscalationThreshold, "compound sentiment `score` (-1..0) at or below which the policy escalates (env "+envEscalationThreshold+")")
 	f.StringVar(&n.SMTPURL, "smtp", n.SMTPURL, "send e-mail notifications through this `URL`: smtp://[user:password@]host:port (env "+envSMTP+")")
@@ -265,11 +274,14 @@ func (m *Main) sideEffects(n *notifications) ([]subscription.SideEffect, error) 
 	if err != nil {
 		return nil, err
 	}
-	out := []subscription.SideEffect{
-		{Name: sentiment.ScorerName, Start: subscription.FromBeginning, Types: sentiment.ScoredTypes, Handler: scorer},
+	var out []subscription.SideEffect
+	if cfg.Sentiment {
+		out = append(out, subscription.SideEffect{Name: sentiment.ScorerName, Start: subscription.FromBeginning, Types: sentiment.ScoredTypes, Handler: scorer})
+	}
+	out = append(out, []subscription.SideEffect{
 		{Name: sentiment.EscalationName, Start: subscription.FromNow, Types: sentiment.EscalationTypes, Handler: escalation},
 		{Name: webhook.EnqueuerName, Start: subscription.FromNow, Types: webhook.EventTypes, Handler: enqueuer},
-	}
+	}...)
 	if cfg.SMTPURL != "" {
 		smtpCfg, _ := parseSMTPURL(cfg.SMTPURL)
 		addresses, _ := email.ParseAddressMap(cfg.EmailAddresses)
