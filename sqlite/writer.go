@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"runtime"
@@ -20,8 +21,13 @@ type writer struct {
 	conn *sql.Conn
 
 	insertEvent, upsertKey, selectKey, selectHead, deleteFrom, getMeta, setMeta *sql.Stmt
+	// The statements of every batch, prepared on the driver's connection
+	// and run only inside conn.Raw (see execRaw): database/sql's layers
+	// (argument conversion, locking, retry) and a fresh parse of BEGIN and
+	// COMMIT cost the writer more per batch than binding the rows does.
 	// insertRows[i] inserts insertChunks[i] rows in one statement.
-	insertRows [len(insertChunks)]*sql.Stmt
+	begin, commit driver.Stmt
+	insertRows    [len(insertChunks)]driver.Stmt
 
 	// heads caches committed stream heads. pending holds the heads the open
 	// transaction changed and keys the idempotency keys it recorded; they
@@ -41,7 +47,7 @@ type writer struct {
 	// (see flush), and the arguments of one statement.
 	rows    []stagedRow
 	keyRows []stagedKey
-	args    []any
+	args    []driver.NamedValue
 	run     importRun // the append an Import is in the middle of
 }
 
@@ -100,12 +106,40 @@ func newWriter(ctx context.Context, db *sql.DB, o options) (*writer, error) {
 			return nil, err
 		}
 	}
-	for i, n := range insertChunks {
-		q := "INSERT INTO events (" + eventColumns + ") VALUES " + strings.Repeat("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?), ", n-1) + "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-		if w.insertRows[i], err = conn.PrepareContext(ctx, q); err != nil {
-			_ = w.close()
-			return nil, err
+	err = conn.Raw(func(dc any) error {
+		pc, ok := dc.(driver.ConnPrepareContext)
+		if !ok {
+			return fmt.Errorf("the driver's connection (%T) cannot prepare with a context", dc)
 		}
+		prepare := func(q string) (driver.Stmt, error) {
+			st, err := pc.PrepareContext(ctx, q)
+			if err != nil {
+				return nil, err
+			}
+			if _, ok := st.(driver.StmtExecContext); !ok {
+				_ = st.Close()
+				return nil, fmt.Errorf("the driver's statement (%T) cannot execute with a context", st)
+			}
+			return st, nil
+		}
+		var err error
+		if w.begin, err = prepare("BEGIN IMMEDIATE"); err != nil {
+			return err
+		}
+		if w.commit, err = prepare("COMMIT"); err != nil {
+			return err
+		}
+		for i, n := range insertChunks {
+			q := "INSERT INTO events (" + eventColumns + ") VALUES " + strings.Repeat("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?), ", n-1) + "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+			if w.insertRows[i], err = prepare(q); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		_ = w.close()
+		return nil, err
 	}
 	var last int64
 	if err := conn.QueryRowContext(ctx, "SELECT COALESCE(MAX(position), 0) FROM events").Scan(&last); err != nil {
@@ -118,11 +152,20 @@ func newWriter(ctx context.Context, db *sql.DB, o options) (*writer, error) {
 
 func (w *writer) close() error {
 	var errs []error
-	for _, st := range append([]*sql.Stmt{w.insertEvent, w.upsertKey, w.selectKey, w.selectHead, w.deleteFrom, w.getMeta, w.setMeta}, w.insertRows[:]...) {
+	for _, st := range []*sql.Stmt{w.insertEvent, w.upsertKey, w.selectKey, w.selectHead, w.deleteFrom, w.getMeta, w.setMeta} {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}
 	}
+	errs = append(errs, w.conn.Raw(func(any) error {
+		var errs []error
+		for _, st := range append([]driver.Stmt{w.begin, w.commit}, w.insertRows[:]...) {
+			if st != nil {
+				errs = append(errs, st.Close())
+			}
+		}
+		return errors.Join(errs...)
+	}))
 	errs = append(errs, w.conn.Close())
 	return errors.Join(errs...)
 }
@@ -213,7 +256,7 @@ func (s *EventStore) writeBatch(batch []*request, staged bool) bool {
 		}
 		return true
 	}
-	if _, err := w.conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+	if err := w.execRaw(ctx, w.begin, nil); err != nil {
 		return failAll(fmt.Errorf("begin: %w", err))
 	}
 	wrote := 0
@@ -242,7 +285,7 @@ func (s *EventStore) writeBatch(batch []*request, staged bool) bool {
 		// Nothing to make durable: every request failed its checks or
 		// appended nothing. Their answers stand on committed state.
 		w.rollback()
-	} else if _, err := w.conn.ExecContext(ctx, "COMMIT"); err != nil {
+	} else if err := w.execRaw(ctx, w.commit, nil); err != nil {
 		return failAll(fmt.Errorf("commit: %w", err))
 	} else {
 		w.publish()
@@ -273,9 +316,16 @@ func (w *writer) flush(ctx context.Context) error {
 			args := w.args[:0]
 			for _, r := range rows[:n] {
 				e := r.e
-				args = append(args, e.Position, e.ID, e.Stream, e.Version, e.Type, e.Schema, []byte(e.Data), r.meta, e.RecordedAt.UnixMicro(), e.Hash)
+				args = append(args,
+					driver.NamedValue{Value: e.Position}, driver.NamedValue{Value: e.ID}, driver.NamedValue{Value: e.Stream},
+					driver.NamedValue{Value: e.Version}, driver.NamedValue{Value: e.Type}, driver.NamedValue{Value: int64(e.Schema)},
+					driver.NamedValue{Value: []byte(e.Data)}, driver.NamedValue{Value: r.meta},
+					driver.NamedValue{Value: e.RecordedAt.UnixMicro()}, driver.NamedValue{Value: e.Hash})
 			}
-			_, err := w.insertRows[i].ExecContext(ctx, args...)
+			for j := range args {
+				args[j].Ordinal = j + 1
+			}
+			err := w.execRaw(ctx, w.insertRows[i], args)
 			clear(args)
 			w.args = args[:0]
 			if err != nil {
@@ -366,6 +416,15 @@ func (w *writer) apply(ctx context.Context, r *request, staged bool) (eventdesk.
 	}
 	w.pending[r.stream] = h
 	return res, nil
+}
+
+// execRaw runs a statement prepared on the driver's connection. The
+// arguments must already be driver values (int64, string, []byte).
+func (w *writer) execRaw(ctx context.Context, st driver.Stmt, args []driver.NamedValue) error {
+	return w.conn.Raw(func(any) error {
+		_, err := st.(driver.StmtExecContext).ExecContext(ctx, args)
+		return err
+	})
 }
 
 func (w *writer) insert(ctx context.Context, e *eventdesk.Event, meta []byte) error {
