@@ -20,8 +20,9 @@ import (
 
 // BenchmarkAppend measures durable appends of one event each, to distinct
 // streams (each append opens a new stream, as opening a ticket does), with
-// 1, 8 and 64 concurrent writers going through the group-committing
-// writer; and, in the same run, the baseline: a plain database/sql loop
+// 1, 8, 64 and 256 concurrent writers going through the group-committing
+// writer (256: as many as `eventdesk load` runs, and what a busy server
+// has in flight); and, in the same run, the baseline: a plain database/sql loop
 // committing one transaction (one fsync) per event, same schema, same
 // pragmas, same per-event work (metadata JSON, chain hash).
 //
@@ -29,7 +30,7 @@ import (
 func BenchmarkAppend(b *testing.B) {
 	data := json.RawMessage(`{"title":"Printer on fire","description":"It is the third floor printer again.","priority":"high","requester":"alice","tags":["hardware"]}`)
 	meta := eventdesk.Metadata{Actor: "alice", CorrelationID: "0195f2d4-7a1c-7000-8000-000000000000"}
-	for _, writers := range []int{1, 8, 64} {
+	for _, writers := range []int{1, 8, 64, 256} {
 		b.Run(fmt.Sprintf("group/writers=%d", writers), func(b *testing.B) {
 			db := openDB(b, b.TempDir())
 			defer db.Close()

@@ -403,7 +403,7 @@ func (w *renderer) appends() {
 	base := Metric(bs, "BenchmarkAppend/baseline/tx-per-event", "events/s")
 	t := &table{head: []string{"writers", "appends/s", "appends per commit", "appends per CPU-second", "× baseline"}}
 	var xs, ys []float64
-	for _, n := range []int{1, 8, 64} {
+	for _, n := range []int{1, 8, 64, 256} {
 		name := fmt.Sprintf("BenchmarkAppend/group/writers=%d", n)
 		st := Metric(bs, name, "events/s")
 		if st.Runs == 0 {
@@ -423,10 +423,10 @@ func (w *renderer) appends() {
 	if len(xs) > 0 {
 		series := []plot.Series{{Name: "group commit (EventStore.Append)", X: xs, Y: ys}}
 		if base.Runs > 0 {
-			series = append(series, plot.Series{Name: "baseline: one transaction + fsync per event", X: []float64{1, 64}, Y: []float64{base.Median, base.Median}})
+			series = append(series, plot.Series{Name: "baseline: one transaction + fsync per event", X: []float64{1, xs[len(xs)-1]}, Y: []float64{base.Median, base.Median}})
 		}
 		w.addPlot("appends.svg", "durable appends/s against concurrent writers",
-			plot.Line("Durable appends/s against concurrent writers (SQLite)", plot.Axis{Label: "concurrent writers", Log: true, Min: 1, Max: 100},
+			plot.Line("Durable appends/s against concurrent writers (SQLite)", plot.Axis{Label: "concurrent writers", Log: true, Min: 1, Max: 300},
 				plot.Axis{Label: "appends/s"}, plot.Size{}, series...))
 	}
 	if ra := Metric(w.r.Bench[StepReadAll], w.firstName(StepReadAll, "BenchmarkReadAll"), "events/s"); ra.Runs > 0 {
