@@ -54,11 +54,16 @@ func (m *Main) newAPI() (http.Handler, error) {
 	return m.withUI(srv, a, sessions, key)
 }
 
-// subscriberPositions reports each subscriber's checkpoint for the lag
-// metric.
+// subscriberPositions reports the checkpoint of each subscriber this node
+// runs, for the lag metric. In a cluster a node that does not hold a
+// subscriber's lease knows only a stale checkpoint: the node that runs it
+// reports it, so the lag across the cluster is one series per subscriber.
 func (m *Main) subscriberPositions(context.Context) ([]httpapi.SubscriberStatus, error) {
 	var out []httpapi.SubscriberStatus
 	for _, st := range m.runner.Status() {
+		if !st.LeaseHeld {
+			continue
+		}
 		out = append(out, httpapi.SubscriberStatus{Name: st.Name, Position: st.Checkpoint})
 	}
 	return out, nil

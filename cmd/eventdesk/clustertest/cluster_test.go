@@ -353,6 +353,9 @@ func waitConverged(tb testing.TB, nodes []*node) int64 {
 			}
 			head = max(head, r.Head)
 		}
+		if ok && !appendersCaughtUp(nodes) {
+			ok = false
+		}
 		if ok && head > 0 && head == last {
 			if stable++; stable >= 10 {
 				return head
@@ -366,6 +369,39 @@ func waitConverged(tb testing.TB, nodes []*node) int64 {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// appendersCaughtUp reports whether the subscribers that append events of
+// their own (the sentiment scorer and the escalation policy) have dealt
+// with every event, by the lag metric of the node that runs each: a stable
+// head alone can be a scorer batch still in flight.
+func appendersCaughtUp(nodes []*node) bool {
+	reported := map[string]bool{}
+	for _, n := range nodes {
+		if n.dead.Load() {
+			continue
+		}
+		resp, err := http.Get(n.url + "/metrics")
+		if err != nil {
+			return false
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK {
+			return false
+		}
+		for line := range strings.Lines(string(body)) {
+			for _, name := range []string{"sentiment", "escalation"} {
+				if rest, ok := strings.CutPrefix(line, `eventdesk_subscriber_lag_events{subscriber="`+name+`"} `); ok {
+					if strings.TrimSpace(rest) != "0" {
+						return false
+					}
+					reported[name] = true
+				}
+			}
+		}
+	}
+	return len(reported) == 2
 }
 
 // snapshot is what a node's read models show: every ticket (sorted by
