@@ -68,22 +68,7 @@ func (r *Runner) runSideEffect(ctx context.Context, s *sub) error {
 			}
 			batch = append(batch[:0], it.e)
 			var endErr error
-		drain:
-			for len(batch) < se.BatchSize {
-				select {
-				case it, ok := <-events:
-					if !ok {
-						break drain
-					}
-					if it.err != nil {
-						endErr = it.err
-						break drain
-					}
-					batch = append(batch, it.e)
-				default:
-					break drain
-				}
-			}
+			batch, endErr = drain(batch, events, se.BatchSize)
 			cp, written, err := r.handleBatch(ctx, s, batch)
 			skipped = max(skipped, cp)
 			saved = max(saved, written)

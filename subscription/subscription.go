@@ -417,6 +417,27 @@ type item struct {
 	err error
 }
 
+// drain appends to batch, up to size events, whatever events has ready
+// without waiting: a batch is what has arrived, not a quota to wait for. It
+// returns the subscription's error if it ended with one.
+func drain(batch []eventdesk.Event, events <-chan item, size int) ([]eventdesk.Event, error) {
+	for len(batch) < size {
+		select {
+		case it, ok := <-events:
+			if !ok {
+				return batch, nil
+			}
+			if it.err != nil {
+				return batch, it.err
+			}
+			batch = append(batch, it.e)
+		default:
+			return batch, nil
+		}
+	}
+	return batch, nil
+}
+
 // follow subscribes from after on a goroutine and delivers events on a
 // buffered channel, so that the subscriber can take whatever has arrived
 // as one batch. The channel closes after an error or when ctx ends.
@@ -507,22 +528,7 @@ func (r *Runner) runProjection(ctx context.Context, s *sub) error {
 			}
 			batch = append(batch, it.e)
 		}
-	drain:
-		for len(batch) < p.BatchSize {
-			select {
-			case it, ok := <-events:
-				if !ok {
-					break drain
-				}
-				if it.err != nil {
-					endErr = it.err
-					break drain
-				}
-				batch = append(batch, it.e)
-			default:
-				break drain
-			}
-		}
+		batch, endErr = drain(batch, events, p.BatchSize)
 		last := batch[len(batch)-1].Position
 		err := r.retry(ctx, s, fmt.Sprintf("project events %d..%d", batch[0].Position, last), func() error {
 			return p.Store.Project(ctx, p.Name, last, func(tx eventdesk.ProjectionTx) error {
