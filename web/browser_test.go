@@ -323,6 +323,9 @@ func TestBrowser(t *testing.T) {
 		if _, err := e.App.AddComment.Handle(as("bob", eventdesk.RoleAgent), app.AddComment{TicketID: id, Body: "We will swap it today."}); err != nil {
 			t.Fatal(err)
 		}
+		// bob's reply reaches rita's page once projected, as it has by the
+		// time she follows the notification.
+		e.settle(t)
 		rita.open("/tickets/" + id)
 		main := rita.text("main")
 		mustContain(t, main, "We will swap it today.")
