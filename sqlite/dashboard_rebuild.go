@@ -276,7 +276,7 @@ func (d *dashRebuild) discard() {
 // rebuild: it passes everything through and shows the dashboard each
 // ticket before and after the current event.
 type dashTap struct {
-	*rmTx
+	eventdesk.ProjectionTx
 	d   *dashRebuild
 	e   *eventdesk.Event
 	old eventdesk.Ticket
@@ -285,7 +285,7 @@ type dashTap struct {
 // Ticket implements eventdesk.ProjectionTx, remembering the ticket as it
 // was before the event.
 func (t *dashTap) Ticket(ctx context.Context, id string) (eventdesk.Ticket, bool, error) {
-	tk, found, err := t.rmTx.Ticket(ctx, id)
+	tk, found, err := t.ProjectionTx.Ticket(ctx, id)
 	if found {
 		t.old = tk
 	} else {
@@ -296,7 +296,7 @@ func (t *dashTap) Ticket(ctx context.Context, id string) (eventdesk.Ticket, bool
 
 // SaveTicket implements eventdesk.ProjectionTx.
 func (t *dashTap) SaveTicket(ctx context.Context, tk eventdesk.Ticket) error {
-	if err := t.rmTx.SaveTicket(ctx, tk); err != nil {
+	if err := t.ProjectionTx.SaveTicket(ctx, tk); err != nil {
 		return err
 	}
 	return t.d.observe(t.old, tk, t.e)

@@ -221,7 +221,7 @@ func (b *rebuilder) load(ctx context.Context, src RebuildSource, until int64, pr
 		if progress != nil {
 			progress(done, until)
 		}
-	})
+	}, true)
 	if err != nil {
 		return n, err
 	}
@@ -240,91 +240,76 @@ func (b *rebuilder) catchUp(ctx context.Context, src RebuildSource) (int64, erro
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: rebuild: %w", err)
 	}
-	return b.project(ctx, src, head, nil)
+	return b.project(ctx, src, head, nil, false)
 }
 
 // project applies events after b.pos up to until (inclusive). Another
 // goroutine reads the next pages and decodes their payloads while the
 // current batch is folded and written: the two halves of the work, on the
-// two cores of a small machine.
-func (b *rebuilder) project(ctx context.Context, src RebuildSource, until int64, progress func(int64)) (int64, error) {
-	type page struct {
-		events   []eventdesk.Event
-		payloads []eventdesk.Payload // decoded, or nil for the fold to decode (and report)
-		err      error
-	}
+// two cores of a small machine. With bulk (the first pass, into a file
+// without indices) the folded rows are written by a third goroutine (see
+// rebuild_bulk.go); otherwise through the read model's own writer.
+func (b *rebuilder) project(ctx context.Context, src RebuildSource, until int64, progress func(int64), bulk bool) (int64, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	pages := make(chan page, 4)
-	go func() {
-		defer close(pages)
-		send := func(evs []eventdesk.Event, err error) error {
-			var pls []eventdesk.Payload
-			if err == nil {
-				pls = make([]eventdesk.Payload, len(evs))
-				for i := range evs {
-					if strings.HasPrefix(evs[i].Stream, eventdesk.StreamPrefix) {
-						pls[i], _ = eventdesk.Decode(evs[i])
-					}
-				}
-			}
-			select {
-			case pages <- page{evs, pls, err}:
-				return err
-			case <-ctx.Done():
-				return ctx.Err()
-			}
+	pages := b.read(ctx, src, until)
+	var l *bulkLoad
+	if bulk {
+		var err error
+		if l, err = newBulkLoad(ctx, b.w.conn, rebuildCacheSize); err != nil {
+			return 0, err
 		}
-		if br, ok := src.(bulkReader); ok {
-			if err := br.readBulk(ctx, b.pos, until, rebuildPage, func(evs []eventdesk.Event) error { return send(evs, nil) }); err != nil {
-				_ = send(nil, err)
+		defer func() {
+			if l != nil {
+				l.discard()
 			}
-			return
-		}
-		for after := b.pos; after < until; {
-			evs, err := src.ReadAll(ctx, after, min(rebuildPage, int(until-after)))
-			if err == nil && len(evs) == 0 {
-				err = fmt.Errorf("the store has no events after position %d, below its head %d", after, until)
-			}
-			if send(evs, err) != nil {
-				return
-			}
-			after = evs[len(evs)-1].Position
-		}
-	}()
+		}()
+	}
 	var n int64
 	batch := make([]eventdesk.Event, 0, rebuildBatch)
 	payloads := make([]eventdesk.Payload, 0, rebuildBatch)
+	// fold applies the batch to the tickets of tx, showing the dashboard
+	// (if any) each ticket before and after its event.
+	fold := func(tx eventdesk.ProjectionTx) error {
+		tap := &dashTap{ProjectionTx: tx, d: b.dash}
+		if b.dash != nil {
+			tx = tap
+		}
+		for i := range batch {
+			tap.e = &batch[i]
+			if err := (projection.Tickets{}).ApplyDecoded(ctx, tx, batch[i], payloads[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	apply := func() error {
 		if len(batch) == 0 {
 			return nil
 		}
 		last := batch[len(batch)-1].Position
-		err := b.w.project(ctx, projection.TicketsName, last, func(tx eventdesk.ProjectionTx) error {
-			// The file is built from position 0, so the ticket of a
-			// stream's first event is not in it: say so, and spare the
-			// projection a lookup per new ticket.
-			rt := tx.(*rmTx)
-			for i := range batch {
-				if e := &batch[i]; e.Version == 1 {
-					if id, ok := eventdesk.TicketIDFromStream(e.Stream); ok && rt.rows[id] == nil {
-						rt.rows[id] = &rmRow{}
+		var err error
+		if l != nil {
+			l.begin(batch)
+			if err = fold(bulkTx{l}); err == nil {
+				err = l.commit(last)
+			}
+		} else {
+			err = b.w.project(ctx, projection.TicketsName, last, func(tx eventdesk.ProjectionTx) error {
+				// The file is built from position 0, so the ticket of a
+				// stream's first event is not in it: say so, and spare
+				// the projection a lookup per new ticket.
+				rt := tx.(*rmTx)
+				for i := range batch {
+					if e := &batch[i]; e.Version == 1 {
+						if id, ok := eventdesk.TicketIDFromStream(e.Stream); ok && rt.rows[id] == nil {
+							rt.rows[id] = &rmRow{}
+						}
 					}
 				}
-			}
-			var ptx eventdesk.ProjectionTx = rt
-			tap := &dashTap{rmTx: rt, d: b.dash}
-			if b.dash != nil {
-				ptx = tap
-			}
-			for i := range batch {
-				tap.e = &batch[i]
-				if err := (projection.Tickets{}).ApplyDecoded(ctx, ptx, batch[i], payloads[i]); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
+				return fold(rt)
+			})
+		}
 		if err != nil {
 			return fmt.Errorf("sqlite: rebuild: %w", err)
 		}
@@ -359,6 +344,13 @@ func (b *rebuilder) project(ctx context.Context, src RebuildSource, until int64,
 	if err := apply(); err != nil {
 		return n, err
 	}
+	if l != nil {
+		err := l.finish(ctx)
+		l = nil
+		if err != nil {
+			return n, err
+		}
+	}
 	// Without events the checkpoint still records where the build is.
 	if n == 0 && b.pos == 0 {
 		if err := b.w.project(ctx, projection.TicketsName, 0, func(eventdesk.ProjectionTx) error { return nil }); err != nil {
@@ -366,6 +358,58 @@ func (b *rebuilder) project(ctx context.Context, src RebuildSource, until int64,
 		}
 	}
 	return n, nil
+}
+
+// rebuildPageOf is one page of the log, its payloads decoded (nil where
+// the fold is to decode, and report, them).
+type rebuildPageOf struct {
+	events   []eventdesk.Event
+	payloads []eventdesk.Payload
+	err      error
+}
+
+// read reads the events after b.pos up to until and decodes their
+// payloads on a goroutine of its own, until ctx ends.
+func (b *rebuilder) read(ctx context.Context, src RebuildSource, until int64) <-chan rebuildPageOf {
+	pages := make(chan rebuildPageOf, 4)
+	after := b.pos
+	go func() {
+		defer close(pages)
+		send := func(evs []eventdesk.Event, err error) error {
+			var pls []eventdesk.Payload
+			if err == nil {
+				pls = make([]eventdesk.Payload, len(evs))
+				for i := range evs {
+					if strings.HasPrefix(evs[i].Stream, eventdesk.StreamPrefix) {
+						pls[i], _ = decodePayload(evs[i])
+					}
+				}
+			}
+			select {
+			case pages <- rebuildPageOf{evs, pls, err}:
+				return err
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		if br, ok := src.(bulkReader); ok {
+			if err := br.readBulk(ctx, after, until, rebuildPage, func(evs []eventdesk.Event) error { return send(evs, nil) }); err != nil {
+				_ = send(nil, err)
+			}
+			return
+		}
+		for after < until {
+			evs, err := src.ReadAll(ctx, after, min(rebuildPage, int(until-after)))
+			if err == nil && len(evs) == 0 {
+				err = fmt.Errorf("the store has no events after position %d, below its head %d", after, until)
+			}
+			if send(evs, err) != nil {
+				return
+			}
+			after = evs[len(evs)-1].Position
+		}
+	}()
+	return pages
 }
 
 // finish makes the new file a complete, synced WAL database and closes it.

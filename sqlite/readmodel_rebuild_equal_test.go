@@ -67,8 +67,11 @@ func dumpTables(tb testing.TB, file string, skip map[string]bool, tables ...stri
 // TestRebuildEqualsLiveProjection: the offline rebuild (ticket read models
 // and, in the same pass, the dashboard) writes exactly the rows that the
 // live projections write batch by batch, over a history long enough to
-// span several rebuild transactions (made small here), with sentiment scores, resolutions
-// and first responses.
+// span several rebuild transactions (made small here, and the tickets kept
+// in memory between them few, so that most are read back from the file),
+// with sentiment scores, resolutions, first responses, tickets changed
+// again many batches later (tags added and removed, new titles) and text
+// that encoding/json escapes.
 func TestRebuildEqualsLiveProjection(t *testing.T) {
 	ctx := rmCtx(t)
 	live := t.TempDir()
@@ -79,6 +82,7 @@ func TestRebuildEqualsLiveProjection(t *testing.T) {
 	defer db.Close()
 	const tickets = 800
 	defer sqlite.SetRebuildBatchForTest(256, 1000)()
+	defer sqlite.SetRebuildCacheForTest(100)()
 	log := benchHistory(tickets)
 	if err := db.Import(ctx, log); err != nil {
 		t.Fatal(err)
@@ -90,6 +94,27 @@ func TestRebuildEqualsLiveProjection(t *testing.T) {
 		if _, err := db.Append(ctx, eventdesk.TicketStream(id), eventdesk.AnyVersion, rmEvent(t, p, "sentiment")); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// Late changes: tags, titles and comments with text that encoding/json
+	// escapes or that is not ASCII.
+	late := 0
+	for i := 0; i < tickets; i += 5 {
+		id := fmt.Sprintf("%08x-0000-7000-8000-%012x", i, i)
+		var p eventdesk.Payload
+		switch i % 4 {
+		case 0:
+			p = eventdesk.TagsChanged{Added: []string{"late", "x<y&z"}, Removed: []string{"tag01", "tag02", "tag03"}}
+		case 1:
+			p = eventdesk.TitleChanged{From: "?", To: fmt.Sprintf("Ärger mit \"Rechnung\" <%d> \u2028 über €", i)}
+		case 2:
+			p = eventdesk.TicketCommented{CommentID: fmt.Sprintf("late%d", i), Author: "agent07", Body: "<b>tab\there</b>\n\x7f é", Internal: i%3 == 0}
+		default:
+			p = eventdesk.TagsChanged{Removed: []string{"tag04", "tag05", "tag06", "tag07", "tag08", "tag09", "tag10"}}
+		}
+		if _, err := db.Append(ctx, eventdesk.TicketStream(id), eventdesk.AnyVersion, rmEvent(t, p, "agent07")); err != nil {
+			t.Fatal(err)
+		}
+		late++
 	}
 
 	rm, err := sqlite.OpenReadModels(live, sqlite.ReadModelsOptions{})
@@ -165,7 +190,7 @@ func TestRebuildEqualsLiveProjection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if pos, _, err := d.Checkpoint(ctx, projection.DashboardName); err != nil || pos != int64(len(log))+(tickets+6)/7 {
+	if pos, _, err := d.Checkpoint(ctx, projection.DashboardName); err != nil || pos != int64(len(log))+(tickets+6)/7+int64(late) {
 		t.Errorf("dashboard checkpoint %d, %v; want the head", pos, err)
 	}
 	if err := d.Close(); err != nil {

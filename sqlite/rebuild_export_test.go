@@ -8,3 +8,12 @@ func SetRebuildBatchForTest(page, batch int) (restore func()) {
 	rebuildPage, rebuildBatch = page, batch
 	return func() { rebuildPage, rebuildBatch = p, b }
 }
+
+// SetRebuildCacheForTest makes rebuilds keep about n tickets in memory
+// between batches (reading evicted ones back from the file), until the
+// returned function restores the default. Not for parallel tests.
+func SetRebuildCacheForTest(n int) (restore func()) {
+	c := rebuildCacheSize
+	rebuildCacheSize = n
+	return func() { rebuildCacheSize = c }
+}
