@@ -67,6 +67,10 @@ func newDashRebuild(dir string) (*dashRebuild, error) {
 		d.discard()
 		return nil, err
 	}
+	if _, err := d.conn.ExecContext(ctx, rebuildCachePragma); err != nil {
+		d.discard()
+		return nil, fmt.Errorf("sqlite: rebuild dashboard: %w", err)
+	}
 	one, err := d.conn.PrepareContext(ctx, dashUpsert(1))
 	if err != nil {
 		d.discard()
