@@ -206,9 +206,11 @@ type AuthenticateHandler struct{ d *deps }
 
 // Handle returns the actor of a valid, unrevoked token, or EUnauthorized.
 func (h *AuthenticateHandler) Handle(ctx context.Context, secret string) (eventdesk.Actor, error) {
-	bad := eventdesk.Errorf(eventdesk.EUnauthorized, "invalid or revoked token")
+	// The refusal is built only when needed: this runs on every request
+	// that carries a token.
+	bad := func() error { return eventdesk.Errorf(eventdesk.EUnauthorized, "invalid or revoked token") }
 	if !strings.HasPrefix(secret, TokenPrefix) || len(secret) > 100 {
-		return eventdesk.Actor{}, bad
+		return eventdesk.Actor{}, bad()
 	}
 	hash := HashToken(secret)
 	now := time.Now()
@@ -221,13 +223,13 @@ func (h *AuthenticateHandler) Handle(ctx context.Context, secret string) (eventd
 	}
 	t, err := store.TokenByHash(ctx, hash)
 	if eventdesk.ErrorCode(err) == eventdesk.ENotFound {
-		return eventdesk.Actor{}, bad
+		return eventdesk.Actor{}, bad()
 	}
 	if err != nil {
 		return eventdesk.Actor{}, fmt.Errorf("app: authenticate: %w", err)
 	}
 	if !t.RevokedAt.IsZero() {
-		return eventdesk.Actor{}, bad
+		return eventdesk.Actor{}, bad()
 	}
 	a := eventdesk.Actor{Name: t.User, Role: t.Role}
 	h.d.authCache.put(hash, a, now.Add(tokenCacheTTL))

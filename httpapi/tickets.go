@@ -50,18 +50,15 @@ func toScoreJSON(s eventdesk.SentimentScore) scoreJSON {
 	return scoreJSON{Score: s.Score, Label: s.Label, At: s.At.UTC(), SourceEventID: s.SourceEventID}
 }
 
-// toSentimentJSON summarizes t's scores (nil: none, or hidden from the
-// caller).
-func toSentimentJSON(t eventdesk.Ticket, withHistory bool) *sentimentJSON {
-	sum, ok := app.SummarizeSentiment(t)
+// toSentimentJSON summarizes t's scores into *out and returns out (nil:
+// none, or hidden from the caller). The caller provides out so that a list
+// of tickets, encoded one at a time, needs no allocation per item.
+func toSentimentJSON(t *eventdesk.Ticket, withHistory bool, out *sentimentJSON) *sentimentJSON {
+	sum, ok := app.SummarizeSentiment(*t)
 	if !ok {
 		return nil
 	}
-	out := &sentimentJSON{Latest: toScoreJSON(sum.Latest)}
-	if sum.Trend != "" {
-		tr := sum.Trend
-		out.Trend = &tr
-	}
+	*out = sentimentJSON{Latest: toScoreJSON(sum.Latest), Trend: trendOf(sum.Trend)}
 	if withHistory {
 		out.History = make([]scoreJSON, len(sum.History))
 		for i, s := range sum.History {
@@ -69,6 +66,30 @@ func toSentimentJSON(t eventdesk.Ticket, withHistory bool) *sentimentJSON {
 		}
 	}
 	return out
+}
+
+// The trends as values to point at (never written): a trend is one of
+// three words, not worth an allocation per ticket.
+var (
+	trendImproving = app.TrendImproving
+	trendWorsening = app.TrendWorsening
+	trendSteady    = app.TrendSteady
+)
+
+// trendOf returns trend as a JSON string or null ("").
+func trendOf(trend string) *string {
+	switch trend {
+	case "":
+		return nil
+	case app.TrendImproving:
+		return &trendImproving
+	case app.TrendWorsening:
+		return &trendWorsening
+	case app.TrendSteady:
+		return &trendSteady
+	}
+	other := trend // only this path allocates
+	return &other
 }
 
 type commentJSON struct {
@@ -86,7 +107,10 @@ type commentResponse struct {
 	TicketVersion int64  `json:"ticketVersion"`
 }
 
-func toTicketJSON(t eventdesk.Ticket, withComments bool) ticketJSON {
+// toTicketJSON returns t as the API shows it. The result points into t
+// (the assignee) and into sent (the sentiment summary, if any), so that
+// encoding a list allocates nothing per item; both must outlive it.
+func toTicketJSON(t *eventdesk.Ticket, withComments bool, sent *sentimentJSON) ticketJSON {
 	out := ticketJSON{
 		ID: t.ID, Title: t.Title, Description: t.Description, Priority: t.Priority, Status: t.Status,
 		Requester: t.Requester, Tags: t.Tags, Version: t.Version,
@@ -96,10 +120,9 @@ func toTicketJSON(t eventdesk.Ticket, withComments bool) ticketJSON {
 		out.Tags = []string{}
 	}
 	if t.Assignee != "" {
-		a := t.Assignee
-		out.Assignee = &a
+		out.Assignee = &t.Assignee
 	}
-	out.Sentiment = toSentimentJSON(t, withComments)
+	out.Sentiment = toSentimentJSON(t, withComments, sent)
 	if withComments {
 		cs := make([]commentJSON, len(t.Comments))
 		for i, c := range t.Comments {
@@ -123,7 +146,8 @@ func (s *Server) writeTicketResult(w http.ResponseWriter, status int, res app.Ti
 	if res.Replayed {
 		h.Set("Idempotent-Replayed", "true")
 	}
-	t := toTicketJSON(res.Ticket, true)
+	var sent sentimentJSON
+	t := toTicketJSON(&res.Ticket, true, &sent)
 	p := getBuf()
 	defer putBuf(p)
 	*p = append(appendTicket(*p, &t), '\n')
@@ -212,11 +236,12 @@ func (s *Server) listTickets(w http.ResponseWriter, r *http.Request) {
 	p := getBuf()
 	defer putBuf(p)
 	b := append(*p, `{"items":[`...)
-	for i, t := range page.Items {
+	var sent sentimentJSON // scratch, reused: each item is encoded at once
+	for i := range page.Items {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		tj := toTicketJSON(t, false)
+		tj := toTicketJSON(&page.Items[i], false, &sent)
 		b = appendTicket(b, &tj)
 	}
 	b = append(b, `],"next":`...)
@@ -281,7 +306,8 @@ func (s *Server) getTicket(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
-	tj := toTicketJSON(t, true)
+	var sent sentimentJSON
+	tj := toTicketJSON(&t, true, &sent)
 	p := getBuf()
 	defer putBuf(p)
 	*p = append(appendTicket(*p, &tj), '\n')
