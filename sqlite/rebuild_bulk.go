@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/eventdesk/eventdesk"
@@ -46,9 +47,10 @@ type bulkLoad struct {
 	batch    int64 // number of the batch being folded, from 1
 	max      int   // rows kept past a batch
 
-	work chan *bulkBatch
-	errc chan error
-	w    *bulkWriter
+	work   chan *bulkBatch
+	errc   chan error
+	failed atomic.Bool // the writer has failed: stop folding
+	w      *bulkWriter
 }
 
 // bulkRow is a ticket as the folder sees it.
@@ -101,7 +103,9 @@ func (l *bulkLoad) writeLoop() {
 	var err error
 	for b := range l.work {
 		if err == nil {
-			err = l.w.write(b)
+			if err = l.w.write(b); err != nil {
+				l.failed.Store(true)
+			}
 		}
 	}
 	l.errc <- err
@@ -176,12 +180,10 @@ func (l *bulkLoad) commit(position int64) error {
 		start = e[1]
 	}
 	l.dirty = l.dirty[:0]
-	select {
-	case l.work <- b:
-	case err := <-l.errc:
-		l.errc <- err // for finish
-		return fmt.Errorf("sqlite: rebuild: %w", err)
+	if l.failed.Load() {
+		return l.stop()
 	}
+	l.work <- b
 	// The writer has taken batch l.batch: every earlier one is committed.
 	if len(l.rows) > l.max {
 		for id, r := range l.rows {
@@ -197,8 +199,8 @@ func (l *bulkLoad) commit(position int64) error {
 	return nil
 }
 
-// finish waits for the writer and writes the counters.
-func (l *bulkLoad) finish(ctx context.Context) error {
+// stop waits for the writer to finish and returns its error.
+func (l *bulkLoad) stop() error {
 	close(l.work)
 	err := <-l.errc
 	l.work = nil
@@ -206,6 +208,14 @@ func (l *bulkLoad) finish(ctx context.Context) error {
 	l.w.close()
 	if err != nil {
 		return fmt.Errorf("sqlite: rebuild: %w", err)
+	}
+	return nil
+}
+
+// finish waits for the writer and writes the counters.
+func (l *bulkLoad) finish(ctx context.Context) error {
+	if err := l.stop(); err != nil {
+		return err
 	}
 	names := make([]string, 0, len(l.counters))
 	for name, v := range l.counters {
@@ -217,7 +227,7 @@ func (l *bulkLoad) finish(ctx context.Context) error {
 		return nil
 	}
 	slices.Sort(names)
-	err = func() error {
+	err := func() error {
 		if _, err := l.conn.ExecContext(ctx, "BEGIN"); err != nil {
 			return err
 		}
@@ -240,11 +250,7 @@ func (l *bulkLoad) finish(ctx context.Context) error {
 // discard stops the writer of an unfinished load.
 func (l *bulkLoad) discard() {
 	if l.work != nil {
-		close(l.work)
-		<-l.errc
-		l.work = nil
-		l.get.Close()
-		l.w.close()
+		_ = l.stop()
 	}
 }
 
