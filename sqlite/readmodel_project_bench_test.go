@@ -14,11 +14,13 @@ import (
 // BenchmarkProjectEvent measures the live ticket projection's cost per
 // event, one event per transaction as the live runner projects an event
 // that arrives alone: "created" projects a new ticket, "commented" a
-// comment on one of 20,000 existing tickets. It reports CPU time per event
+// comment on one of 20,000 existing tickets, "status" a status change of
+// one (open, then pending, and back); "created-batch32" projects new
+// tickets 32 to a transaction, as the live runner does under load. It reports CPU time per event
 // (user + system, all threads), which a shared machine distorts less than
 // the wall clock.
 func BenchmarkProjectEvent(b *testing.B) {
-	for _, kind := range []string{"created", "commented"} {
+	for _, kind := range []string{"created", "commented", "status", "created-batch32"} {
 		b.Run(kind, func(b *testing.B) {
 			ctx := context.Background()
 			rm, err := sqlite.OpenReadModels(b.TempDir(), sqlite.ReadModelsOptions{})
@@ -66,13 +68,38 @@ func BenchmarkProjectEvent(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			cpu0 := cpuTime()
+			for i := 0; kind == "created-batch32" && b.Loop(); i++ {
+				batch := make([]eventdesk.Event, 32)
+				for j := range batch {
+					batch[j] = created(seed + 32*i + j)
+				}
+				if err := rm.Project(ctx, projection.TicketsName, pos, func(tx eventdesk.ProjectionTx) error {
+					return p.ApplyAll(ctx, tx, batch)
+				}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if kind == "created-batch32" {
+				b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(32*b.N), "cpu-µs/event")
+				return
+			}
 			for i := 0; b.Loop(); i++ {
 				var e eventdesk.Event
-				if kind == "created" {
+				id := fmt.Sprintf("%08x-0000-7000-8000-%012x", i%seed, i%seed)
+				switch pass := i / seed; kind {
+				case "created":
 					e = created(seed + i)
-				} else {
-					id := fmt.Sprintf("%08x-0000-7000-8000-%012x", i%seed, i%seed)
+				case "commented":
 					e = event(id, eventdesk.TicketCommented{CommentID: fmt.Sprintf("c%d", i), Author: "agent01", Body: "Thanks, we are looking into it."})
+				default:
+					from, to := eventdesk.StatusPending, eventdesk.StatusOpen
+					switch {
+					case pass == 0:
+						from = eventdesk.StatusNew
+					case pass%2 == 1:
+						from, to = eventdesk.StatusOpen, eventdesk.StatusPending
+					}
+					e = event(id, eventdesk.StatusChanged{From: from, To: to})
 				}
 				if err := rm.Project(ctx, projection.TicketsName, e.Position, func(tx eventdesk.ProjectionTx) error {
 					return p.Apply(ctx, tx, e)

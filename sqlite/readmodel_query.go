@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -68,12 +69,15 @@ func (m *ReadModels) Stats(ctx context.Context) (eventdesk.Stats, error) {
 	return eventdesk.StatsFromCounters(counters), nil
 }
 
-// A list query walks one index in sort order, led by its most selective
+// A list query walks indices in sort order, led by its most selective
 // filter (tag, then assignee, requester, status, priority), and checks the
-// other filters on the rows it meets; keyset pagination continues strictly
-// after the last row's (sort key, id), so rows that did not change are
-// never repeated or skipped whatever is written meanwhile. A multi-valued
-// status or priority filter runs one walk per value and merges them.
+// other filters on the index entries (or the rows) it meets; keyset
+// pagination continues strictly after the last row's (sort key, id), so
+// rows that did not change are never repeated or skipped whatever is
+// written meanwhile. The indices of tickets are split by priority after
+// their filter column (fewer indices, a cheaper insert per new ticket), so
+// a created or updated sort runs one walk per priority and merges them,
+// as a multi-valued status filter runs one walk per status.
 
 // rmSortSpec describes how a TicketSort maps onto columns and indices.
 type rmSortSpec struct {
@@ -240,47 +244,93 @@ func buildTicketQuery(f eventdesk.TicketFilter) (ticketQuery, error) {
 		cur = &c
 	}
 
-	// Choose the driving walk.
+	// Choose the driving walks. Every index of tickets is led by its
+	// filter column (none, status, assignee, requester), then prio_rank,
+	// then one sort key: a priority sort walks it in order; a created or
+	// updated sort walks it once per priority and merges the walks.
 	type walk struct {
 		from  string // FROM clause, with INDEXED BY
 		alias string // alias whose sort-key columns the walk is ordered by
-		where string // the leading equality
-		arg   any
+		conds []string
+		args  []any
+		rank  int // the priority it is limited to, or 0
 	}
 	assignee, hasAssignee := f.Assignee, f.Assignee != "" || f.Unassigned
+	byPrio := spec.suffix == "prio"
+	// Each lead's index for this sort (created_at also serves priority).
+	idx := func(lead string) string {
+		upd := spec.suffix == "updated"
+		switch {
+		case lead == "" && upd:
+			return "tk_prio_updated"
+		case lead == "":
+			return "tk_prio"
+		case lead == "status" && upd:
+			return "tk_status_prio_updated"
+		case lead == "status":
+			return "tk_status_prio"
+		case upd:
+			return "tk_" + lead + "_prio_updated"
+		}
+		return "tk_" + lead + "_prio_created"
+	}
+	// perRank splits a walk into one per priority (the filter's, or all
+	// four), except for a priority sort without a priority filter, which
+	// walks them all in order. (With a filter, a single walk would take
+	// the priorities as IN values and could not start at the cursor.)
+	allRanks := []int{eventdesk.PriorityLow.Rank(), eventdesk.PriorityNormal.Rank(), eventdesk.PriorityHigh.Rank(), eventdesk.PriorityUrgent.Rank()}
 	var walks []walk
+	perRank := func(w walk) {
+		if byPrio && len(ranks) == 0 {
+			walks = append(walks, w)
+			return
+		}
+		rs := ranks
+		if len(rs) == 0 {
+			rs = allRanks
+		}
+		for _, r := range rs {
+			c := w
+			c.conds = append(slices.Clip(w.conds), w.alias+".prio_rank = ?")
+			c.args = append(slices.Clip(w.args), r)
+			c.rank = r
+			walks = append(walks, c)
+		}
+	}
 	residual := map[string]bool{}
 	switch {
 	case f.Tag != "":
-		walks = []walk{{from: "ticket_tags AS g INDEXED BY tg_" + spec.suffix + " CROSS JOIN tickets AS t", alias: "g", where: "g.tag = ? AND t.id = g.id", arg: strings.ToLower(f.Tag)}}
+		// One walk, in sort order: the other filters are checked on the
+		// tickets rows, which one walk per priority would read four
+		// times over.
+		walks = []walk{{from: "ticket_tags AS g INDEXED BY tg_" + spec.suffix + " CROSS JOIN tickets AS t", alias: "g",
+			conds: []string{"g.tag = ?", "t.id = g.id"}, args: []any{strings.ToLower(f.Tag)}}}
 		residual["status"], residual["rank"], residual["assignee"], residual["requester"] = true, true, true, true
 	case hasAssignee:
-		walks = []walk{{from: "tickets AS t INDEXED BY tk_assignee_" + spec.suffix, alias: "t", where: "t.assignee = ?", arg: assignee}}
-		residual["status"], residual["rank"], residual["requester"] = true, true, true
+		perRank(walk{from: "tickets AS t INDEXED BY " + idx("assignee"), alias: "t", conds: []string{"t.assignee = ?"}, args: []any{assignee}})
+		residual["status"], residual["requester"] = true, true
 	case f.Requester != "":
-		walks = []walk{{from: "tickets AS t INDEXED BY tk_requester_" + spec.suffix, alias: "t", where: "t.requester = ?", arg: f.Requester}}
-		residual["status"], residual["rank"] = true, true
+		perRank(walk{from: "tickets AS t INDEXED BY " + idx("requester"), alias: "t", conds: []string{"t.requester = ?"}, args: []any{f.Requester}})
+		residual["status"] = true
 	case len(statuses) > 0:
 		for _, s := range statuses {
-			walks = append(walks, walk{from: "tickets AS t INDEXED BY tk_status_" + spec.suffix, alias: "t", where: "t.status = ?", arg: string(s)})
-		}
-		residual["rank"] = true
-	case len(ranks) > 0:
-		idx := "tk_prio"
-		if spec.suffix == "updated" {
-			idx = "tk_prio_updated"
-		}
-		for _, r := range ranks {
-			walks = append(walks, walk{from: "tickets AS t INDEXED BY " + idx, alias: "t", where: "t.prio_rank = ?", arg: r})
+			perRank(walk{from: "tickets AS t INDEXED BY " + idx("status"), alias: "t", conds: []string{"t.status = ?"}, args: []any{string(s)}})
 		}
 	default:
-		walks = []walk{{from: "tickets AS t INDEXED BY tk_" + spec.suffix, alias: "t", where: "1"}}
+		perRank(walk{from: "tickets AS t INDEXED BY " + idx(""), alias: "t"})
 	}
 
 	dir, cmp := "ASC", ">"
 	if spec.desc {
 		dir, cmp = "DESC", "<"
 	}
+	// A single walk selects the rows themselves: SQLite reads a row only
+	// once its index entry passed the filters. Merged walks select index
+	// keys only (every filter they check is in their index, except a
+	// requester next to an assignee), and the page's rows are fetched
+	// by rowid after the merge: reading each walk's rows first would read
+	// up to four pages of rows for one.
+	merged := len(walks) > 1
 	var args []any
 	arms := make([]string, 0, len(walks))
 	for _, w := range walks {
@@ -290,11 +340,39 @@ func buildTicketQuery(f eventdesk.TicketFilter) (ticketQuery, error) {
 			cols = append(cols, w.alias+"."+k)
 		}
 		cols = append(cols, w.alias+".id")
-		fmt.Fprintf(&b, "SELECT t.doc AS doc, t.version AS ver, t.position AS pos, %s FROM %s WHERE %s", strings.Join(sortAliases(cols), ", "), w.from, w.where)
-		if w.arg != nil {
-			args = append(args, w.arg)
+		what := "t.doc AS doc, t.version AS ver, t.position AS pos"
+		if merged {
+			what = "t.rowid AS rid"
 		}
-		if cur != nil {
+		where := "1"
+		if len(w.conds) > 0 {
+			where = strings.Join(w.conds, " AND ")
+		}
+		fmt.Fprintf(&b, "SELECT %s, %s FROM %s WHERE %s", what, strings.Join(sortAliases(cols), ", "), w.from, where)
+		args = append(args, w.args...)
+		switch {
+		case cur != nil && byPrio && w.rank != 0:
+			// A walk of one priority, by priority: it starts at the
+			// cursor if the cursor is in its priority, and is empty or
+			// whole if its priority is before or after the cursor's.
+			// The bounds keep one statement for every cursor.
+			key, id := cur.Key[1], cur.ID
+			switch c := int64(w.rank); {
+			case c == cur.Key[0]:
+			case c < cur.Key[0] == spec.desc:
+				key, id = math.MaxInt64, "" // not reached: all of it
+				if !spec.desc {
+					key = math.MinInt64
+				}
+			default:
+				key, id = math.MinInt64, "" // passed: none of it
+				if !spec.desc {
+					key = math.MaxInt64
+				}
+			}
+			fmt.Fprintf(&b, " AND (%s) %s (?, ?)", strings.Join(cols[1:], ", "), cmp)
+			args = append(args, key, id)
+		case cur != nil:
 			ph := strings.TrimSuffix(strings.Repeat("?, ", len(cols)), ", ")
 			fmt.Fprintf(&b, " AND (%s) %s (%s)", strings.Join(cols, ", "), cmp, ph)
 			for _, k := range cur.Key {
@@ -308,8 +386,8 @@ func buildTicketQuery(f eventdesk.TicketFilter) (ticketQuery, error) {
 				args = append(args, string(s))
 			}
 		}
-		if residual["rank"] && len(ranks) > 0 {
-			fmt.Fprintf(&b, " AND t.prio_rank IN (%s)", placeholders(len(ranks)))
+		if residual["rank"] && len(ranks) > 0 && w.rank == 0 {
+			fmt.Fprintf(&b, " AND %s.prio_rank IN (%s)", w.alias, placeholders(len(ranks)))
 			for _, r := range ranks {
 				args = append(args, r)
 			}
@@ -330,19 +408,23 @@ func buildTicketQuery(f eventdesk.TicketFilter) (ticketQuery, error) {
 		arms = append(arms, b.String())
 	}
 	var sqlText string
-	if len(arms) == 1 {
+	if !merged {
 		sqlText = "SELECT k_id, ver, pos, doc FROM (" + arms[0] + ")"
 	} else {
 		order := make([]string, 0, len(spec.keys)+1)
+		outer := make([]string, 0, len(spec.keys)+1)
 		for _, k := range spec.keys {
 			order = append(order, "k_"+k+" "+dir)
+			outer = append(outer, "k.k_"+k+" "+dir)
 		}
 		order = append(order, "k_id "+dir)
+		outer = append(outer, "k.k_id "+dir)
 		parts := make([]string, len(arms))
 		for i, a := range arms {
 			parts[i] = "SELECT * FROM (" + a + ")"
 		}
-		sqlText = "SELECT k_id, ver, pos, doc FROM (" + strings.Join(parts, " UNION ALL ") + ") ORDER BY " + strings.Join(order, ", ") + fmt.Sprintf(" LIMIT %d", limit+1)
+		sqlText = "SELECT d.id, d.version, d.position, d.doc FROM (SELECT * FROM (" + strings.Join(parts, " UNION ALL ") + ") ORDER BY " +
+			strings.Join(order, ", ") + fmt.Sprintf(" LIMIT %d", limit+1) + ") AS k CROSS JOIN tickets AS d ON d.rowid = k.rid ORDER BY " + strings.Join(outer, ", ")
 	}
 	return ticketQuery{sql: sqlText, args: args, limit: limit, sort: sort, spec: spec, fp: fp}, nil
 }
