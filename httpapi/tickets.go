@@ -232,10 +232,16 @@ func (s *Server) listTickets(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	// {"items":[…],"next":"cursor"|null}, encoded by hand (see encode.go).
 	p := getBuf()
 	defer putBuf(p)
-	b := append(*p, `{"items":[`...)
+	*p = appendTicketPage(*p, &page)
+	writeBody(w, http.StatusOK, *p)
+}
+
+// appendTicketPage appends {"items":[…],"next":"cursor"|null}, encoded by
+// hand (see encode.go), and a newline.
+func appendTicketPage(b []byte, page *eventdesk.TicketPage) []byte {
+	b = append(b, `{"items":[`...)
 	var sent sentimentJSON // scratch, reused: each item is encoded at once
 	for i := range page.Items {
 		if i > 0 {
@@ -250,8 +256,7 @@ func (s *Server) listTickets(w http.ResponseWriter, r *http.Request) {
 	} else {
 		b = appendString(b, page.Next)
 	}
-	*p = append(b, "}\n"...)
-	writeBody(w, http.StatusOK, *p)
+	return append(b, "}\n"...)
 }
 
 // listParams are the query parameters of GET /tickets (true: may repeat).
