@@ -47,6 +47,11 @@ type bulkLoad struct {
 	batch    int64 // number of the batch being folded, from 1
 	max      int   // rows kept past a batch
 
+	// The batch the writer has (sent last) and one it is done with, whose
+	// buffers the next batch reuses: the JSON of a batch is megabytes.
+	sent, spare *bulkBatch
+	ends        [][2]int
+
 	work   chan *bulkBatch
 	errc   chan error
 	failed atomic.Bool // the writer has failed: stop folding
@@ -150,8 +155,16 @@ func (l *bulkLoad) row(id string) (*bulkRow, error) {
 // hands them to the writer, which then has committed every batch before.
 func (l *bulkLoad) commit(position int64) error {
 	slices.SortFunc(l.dirty, func(a, b *bulkRow) int { return strings.Compare(a.t.ID, b.t.ID) })
-	b := &bulkBatch{position: position, rows: make([]bulkWrite, len(l.dirty))}
-	ends := make([][2]int, len(l.dirty)) // where each row's doc and comments end in the arena
+	b := l.spare
+	if b == nil {
+		b = &bulkBatch{}
+	}
+	l.spare = nil
+	b.position, b.arena = position, b.arena[:0]
+	b.rows = slices.Grow(b.rows[:0], len(l.dirty))[:len(l.dirty)]
+	// Where each row's doc and comments end in the arena.
+	ends := slices.Grow(l.ends[:0], len(l.dirty))[:len(l.dirty)]
+	l.ends = ends
 	for i, r := range l.dirty {
 		t := &r.t
 		b.rows[i] = bulkWrite{id: t.ID, status: string(t.Status), priority: string(t.Priority), assignee: t.Assignee, requester: t.Requester,
@@ -185,6 +198,7 @@ func (l *bulkLoad) commit(position int64) error {
 	}
 	l.work <- b
 	// The writer has taken batch l.batch: every earlier one is committed.
+	l.spare, l.sent = l.sent, b
 	if len(l.rows) > l.max {
 		for id, r := range l.rows {
 			if r.batch < l.batch {
