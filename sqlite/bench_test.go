@@ -45,7 +45,6 @@ func BenchmarkAppend(b *testing.B) {
 			})
 			after := db.Stats()
 			b.ReportMetric(float64(after.Appends-before.Appends)/float64(max(after.Commits-before.Commits, 1)), "appends/commit")
-			b.ReportMetric(float64(after.Appends-before.Appends)/float64(max(after.Syncs-before.Syncs, 1)), "appends/sync")
 		})
 	}
 	b.Run("baseline/tx-per-event", func(b *testing.B) {

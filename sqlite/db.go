@@ -11,14 +11,9 @@
 //	               with the append writer
 //
 // Every file is in WAL mode with synchronous=FULL: a commit is on disk when
-// it returns. The one exception is the event store's writer connection,
-// which commits with synchronous=NORMAL while a goroutine of its own syncs
-// the WAL and only then answers the appends and lets readers see them (see
-// syncer.go): the same guarantee, with the sync off the writer's path.
-//
-// Each file carries an application_id and a schema version (PRAGMA
-// user_version); embedded numbered migrations bring it up to date at
-// Open, in one transaction. A file that is not a SQLite database, is
+// it returns. Each file carries an application_id and a schema version
+// (PRAGMA user_version); embedded numbered migrations bring it up to date
+// at Open, in one transaction. A file that is not a SQLite database, is
 // damaged, belongs to another application or has a newer schema is refused
 // with a clear error and left untouched. Open checks the 100-byte header
 // and asks SQLite through a read-only connection; PRAGMA quick_check runs

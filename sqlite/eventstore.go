@@ -17,10 +17,8 @@ import (
 var ErrClosed = &eventdesk.Error{Code: eventdesk.EUnavailable, Message: "the event store is closed"}
 
 // EventStore is the event store in events.db. Appends go through one
-// writer goroutine that group-commits them and a syncer goroutine that
-// makes the commits durable and answers them (see Append and syncer.go);
-// reads use a pool of read-only connections, which WAL lets run beside the
-// writer, and see only events that are durable.
+// writer goroutine that group-commits them (see Append); reads use a pool
+// of read-only connections, which WAL lets run beside the writer.
 type EventStore struct {
 	file string
 	opts options
@@ -28,19 +26,15 @@ type EventStore struct {
 	rdb  *sql.DB // readers
 	w    *writer
 	ckpt *checkpointer
-	sync *syncer
 
 	readStream, readAll *sql.Stmt
 
 	queue      chan *request
 	writerDone chan struct{}
 	signal     eventdesk.Signal
-	// head is the last durable position: committed and synced. Every read
-	// stops there, so that no reader, projection or checkpoint sees an
-	// event that a power loss could take back.
-	head    atomic.Int64
-	commits atomic.Int64 // transactions committed by the writer
-	appends atomic.Int64 // appends those transactions held
+	head       atomic.Int64 // last committed position
+	commits    atomic.Int64 // transactions committed by the writer
+	appends    atomic.Int64 // appends those transactions held
 
 	mu        sync.RWMutex // guards closed against in-flight registration
 	closed    bool
@@ -65,33 +59,20 @@ func openEventStore(ctx context.Context, file string, o options) (*EventStore, e
 		_ = wdb.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", file, err)
 	}
-	if s.readStream, err = rdb.PrepareContext(ctx, "SELECT "+eventColumns+" FROM events WHERE stream = ? AND version >= ? AND position <= ? ORDER BY version LIMIT ?"); err != nil {
+	if s.readStream, err = rdb.PrepareContext(ctx, "SELECT "+eventColumns+" FROM events WHERE stream = ? AND version >= ? ORDER BY version LIMIT ?"); err != nil {
 		return fail(err)
 	}
-	if s.readAll, err = rdb.PrepareContext(ctx, "SELECT "+eventColumns+" FROM events WHERE position > ? AND position <= ? ORDER BY position LIMIT ?"); err != nil {
+	if s.readAll, err = rdb.PrepareContext(ctx, "SELECT "+eventColumns+" FROM events WHERE position > ? ORDER BY position LIMIT ?"); err != nil {
 		return fail(err)
 	}
 	if s.w, err = newWriter(ctx, wdb, o); err != nil {
 		return fail(err)
 	}
-	// The writer commits without syncing (synchronous=NORMAL): the
-	// syncer syncs the WAL and answers (syncer.go). Set now, on the
-	// writer's own connection, before its first commit.
-	if _, err := s.w.conn.ExecContext(ctx, "PRAGMA synchronous = NORMAL"); err != nil {
-		_ = s.w.close()
-		return fail(err)
-	}
-	if s.sync, err = newSyncer(file); err != nil {
-		_ = s.w.close()
-		return fail(err)
-	}
 	if s.ckpt, err = newCheckpointer(file, o.logger); err != nil {
-		_ = s.sync.close()
 		_ = s.w.close()
 		return fail(err)
 	}
 	s.head.Store(s.w.next - 1)
-	go s.runSyncer()
 	go s.run()
 	return s, nil
 }
@@ -122,16 +103,15 @@ type response struct {
 }
 
 // Append writes events at the end of stream if expected matches, durably:
-// it returns after the WAL holding its transaction has been fdatasynced.
-// Concurrent appends share transactions (group commit): while the syncer
-// syncs one batch, the writer takes every append that queues, checks each
-// against the stream heads it caches, writes all that pass into the next
-// transaction and commits it once the sync is over; one sync then covers
-// it. An append that fails its checks fails alone and writes nothing; its
-// answer, too, waits for the sync of the state it was checked against.
+// it returns after the transaction holding them has been committed with
+// synchronous=FULL. Concurrent appends share transactions (group commit):
+// the writer takes every append queued while it was committing the
+// previous batch, checks each against the stream heads it caches, writes
+// all that pass in one transaction and commits once. An append that fails
+// its checks fails alone and writes nothing.
 //
 // ctx is honoured until the append enters a batch; once it has, Append
-// waits for the sync (a few milliseconds) so that its outcome is known.
+// waits for the commit (a few milliseconds) so that its outcome is known.
 func (s *EventStore) Append(ctx context.Context, stream string, expected eventdesk.ExpectedVersion, events ...eventdesk.EventData) (eventdesk.AppendResult, error) {
 	req, err := s.newRequest(ctx, stream, expected, events)
 	if err != nil {
@@ -211,26 +191,26 @@ func (s *EventStore) usable(ctx context.Context) error {
 	return nil
 }
 
-// ReadStream returns up to limit durable events of stream from version
-// fromVersion on (limit ≤ 0: all).
+// ReadStream returns up to limit events of stream from version fromVersion
+// on (limit ≤ 0: all).
 func (s *EventStore) ReadStream(ctx context.Context, stream string, fromVersion int64, limit int) ([]eventdesk.Event, error) {
 	if err := s.usable(ctx); err != nil {
 		return nil, fmt.Errorf("sqlite: read stream %s: %w", stream, err)
 	}
-	events, err := s.query(ctx, s.readStream, limit, stream, fromVersion, s.head.Load(), sqlLimit(limit))
+	events, err := s.query(ctx, s.readStream, limit, stream, fromVersion, sqlLimit(limit))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: read stream %s: %w", stream, err)
 	}
 	return events, nil
 }
 
-// ReadAll returns up to limit durable events after position after, in
-// position order (limit ≤ 0: all).
+// ReadAll returns up to limit events after position after, in position
+// order (limit ≤ 0: all).
 func (s *EventStore) ReadAll(ctx context.Context, after int64, limit int) ([]eventdesk.Event, error) {
 	if err := s.usable(ctx); err != nil {
 		return nil, fmt.Errorf("sqlite: read all: %w", err)
 	}
-	events, err := s.query(ctx, s.readAll, limit, after, s.head.Load(), sqlLimit(limit))
+	events, err := s.query(ctx, s.readAll, limit, after, sqlLimit(limit))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: read all after %d: %w", after, err)
 	}
@@ -369,15 +349,14 @@ func scanEvent(rows *sql.Rows) (eventdesk.Event, error) {
 var errBadMetadata = errors.New("stored metadata is not valid JSON")
 
 // Subscribe yields every event after position after, then new ones as they
-// become durable (the syncer wakes subscribers after each sync), until ctx
-// ends.
+// commit (the writer wakes subscribers after each commit), until ctx ends.
 func (s *EventStore) Subscribe(ctx context.Context, after int64) iter.Seq2[eventdesk.Event, error] {
 	// One process owns the directory, so the signal sees every commit;
 	// the poll is only a safety net.
 	return eventdesk.CatchUp(ctx, s, s.signal.Wait, after, 512, 5*time.Second)
 }
 
-// Head returns the position of the last durable event.
+// Head returns the position of the last committed event.
 func (s *EventStore) Head(ctx context.Context) (int64, error) {
 	if err := s.usable(ctx); err != nil {
 		return 0, fmt.Errorf("sqlite: head: %w", err)
@@ -388,25 +367,21 @@ func (s *EventStore) Head(ctx context.Context) (int64, error) {
 // WriterStats counts the writer's work since Open; Appends/Commits is the
 // average group-commit batch.
 type WriterStats struct {
-	// Commits is how many transactions the writer committed.
+	// Commits is how many transactions (each one sync) the writer committed.
 	Commits int64
-	// Syncs is how many fdatasyncs of the WAL made them durable (one
-	// covers every commit made while the previous one ran).
-	Syncs int64
 	// Appends is how many appends (with at least one event) they held.
 	Appends int64
-	// Head is the last durable position.
+	// Head is the last committed position.
 	Head int64
 }
 
 // Stats returns the writer's counters, e.g. for metrics.
 func (s *EventStore) Stats() WriterStats {
-	return WriterStats{Commits: s.commits.Load(), Syncs: s.sync.syncs.Load(), Appends: s.appends.Load(), Head: s.head.Load()}
+	return WriterStats{Commits: s.commits.Load(), Appends: s.appends.Load(), Head: s.head.Load()}
 }
 
-// Close lets in-flight appends finish (committed and synced), stops the
-// writer and the syncer and closes the connections. Later calls return the
-// first call's result.
+// Close lets in-flight appends finish, stops the writer and closes the
+// connections. Later calls return the first call's result.
 func (s *EventStore) Close() error {
 	s.closeOnce.Do(func() {
 		s.mu.Lock()
@@ -414,10 +389,10 @@ func (s *EventStore) Close() error {
 		s.mu.Unlock()
 		s.inflight.Wait() // every queued request gets its answer
 		close(s.queue)
-		<-s.writerDone       // the syncer has answered every batch and stopped
+		<-s.writerDone
 		s.signal.Broadcast() // subscribers wake, read, and see ErrClosed
 		var errs []error
-		errs = append(errs, s.ckpt.close(), s.sync.close(), s.w.close(), s.readStream.Close(), s.readAll.Close(), s.rdb.Close(), s.wdb.Close())
+		errs = append(errs, s.ckpt.close(), s.w.close(), s.readStream.Close(), s.readAll.Close(), s.rdb.Close(), s.wdb.Close())
 		if err := errors.Join(errs...); err != nil {
 			s.closeErr = fmt.Errorf("sqlite: close %s: %w", s.file, err)
 		}

@@ -41,21 +41,8 @@ type writer struct {
 	committed int64 // next position after the last commit
 
 	maxBatch int
-	// The batch being built (see run): its requests and their events;
-	// whether its transaction is open; how many of its appends wrote
-	// events; whether it is applied one append at a time (after a
-	// constraint violation in a multi-row INSERT, see redo); and the
-	// error that dooms it, if any.
 	batch    []*request
-	nEvents  int
-	open     bool
-	wrote    int64
-	unstaged bool
-	doom     error
-	// commits counts the transactions committed; handed the batches
-	// handed to the syncer.
-	commits, handed int64
-	hbuf            []byte // scratch for hashing
+	hbuf     []byte // scratch for hashing
 	// Rows and idempotency keys of the open transaction not yet written
 	// (see flush), and the arguments of one statement.
 	rows    []stagedRow
@@ -183,19 +170,11 @@ func (w *writer) close() error {
 	return errors.Join(errs...)
 }
 
-// run is the writer goroutine. It takes a request and opens a transaction
-// with it, then keeps adding the appends that queue behind it for as long
-// as the syncer is busy with the previous batch (up to maxBatch events),
-// and commits as soon as the syncer is free: the batch grows while the
-// disk syncs, and the rows are written meanwhile (see syncer.go). An
-// Import is always a transaction of its own.
+// run is the writer goroutine. It takes a request, adds every append
+// already queued behind it (up to maxBatch events) and commits them
+// together; an Import is always a batch of its own.
 func (s *EventStore) run() {
-	defer func() {
-		close(s.sync.jobs)
-		<-s.sync.done // every batch answered
-		close(s.writerDone)
-	}()
-	w := s.w
+	defer close(s.writerDone)
 	var carry *request
 	for {
 		req := carry
@@ -206,46 +185,23 @@ func (s *EventStore) run() {
 				return
 			}
 		}
-		s.ckpt.finishOn(w.conn)
+		s.ckpt.finishOn(s.w.conn)
 		if req.imports != nil {
-			s.importDurable(req)
+			s.importBatch(req)
 			continue
 		}
-		s.add(req)
+		batch := append(s.w.batch[:0], req)
+		n := len(req.events)
+		// Let appenders that are runnable (often those just answered) queue
+		// before the batch closes: yield while the queue keeps growing. It
+		// costs scheduler rounds, never a timed wait, and under load grows
+		// batches by about half.
+		for prev, i := -1, 0; i < 8 && len(s.queue) > prev; i++ {
+			prev = len(s.queue)
+			runtime.Gosched()
+		}
 	fill:
-		for w.doom == nil && w.nEvents < w.maxBatch {
-			if s.syncIdle() {
-				// The disk is idle: commit what is queued. Let appenders
-				// that are runnable (often those just answered) queue
-				// first: yield while the queue keeps growing. It costs
-				// scheduler rounds, never a timed wait.
-				for prev, i := -1, 0; i < 8 && len(s.queue) > prev; i++ {
-					prev = len(s.queue)
-					runtime.Gosched()
-				}
-				for w.doom == nil && w.nEvents < w.maxBatch {
-					select {
-					case r, ok := <-s.queue:
-						if !ok {
-							break fill
-						}
-						if r.imports != nil {
-							carry = r
-							break fill
-						}
-						s.add(r)
-					default:
-						break fill
-					}
-				}
-				break
-			}
-			// A sync is in flight: write the rows staged so far while it
-			// runs, then wait for more appends or for the sync's end.
-			if len(w.rows) >= partialFlush {
-				s.flushSome()
-				continue
-			}
+		for n < s.w.maxBatch {
 			select {
 			case r, ok := <-s.queue:
 				if !ok {
@@ -255,50 +211,15 @@ func (s *EventStore) run() {
 					carry = r
 					break fill
 				}
-				s.add(r)
-			case <-s.sync.wake:
+				batch = append(batch, r)
+				n += len(r.events)
+			default:
+				break fill
 			}
 		}
-		s.finish()
-	}
-}
-
-// partialFlush is how many staged rows the writer inserts while a sync is
-// in flight, rather than at commit, so that the b-tree work overlaps the
-// sync; fewer would spend the multi-row INSERTs' savings on statements.
-const partialFlush = 16
-
-// syncIdle reports whether the syncer has answered every batch the writer
-// handed it.
-func (s *EventStore) syncIdle() bool { return s.sync.answered.Load() == s.w.handed }
-
-// waitSyncIdle waits until the syncer has answered every batch.
-func (s *EventStore) waitSyncIdle() {
-	for !s.syncIdle() {
-		<-s.sync.wake
-	}
-}
-
-// importDurable runs an Import in a transaction of its own that commits
-// with synchronous=FULL, once every earlier batch is answered: the import
-// answers itself (importBatch) and moves the head at commit, so its commit
-// must be the sync.
-func (s *EventStore) importDurable(req *request) {
-	w := s.w
-	s.waitSyncIdle()
-	if failed := s.sync.failed.Load(); failed != nil {
-		req.done <- response{err: failed}
-		return
-	}
-	ctx := context.Background()
-	if _, err := w.conn.ExecContext(ctx, "PRAGMA synchronous = FULL"); err != nil {
-		req.done <- response{err: fmt.Errorf("synchronous: %w", err)}
-		return
-	}
-	s.importBatch(req)
-	if _, err := w.conn.ExecContext(ctx, "PRAGMA synchronous = NORMAL"); err != nil {
-		// Commits would sync themselves: slower, never less durable.
-		s.opts.logger.Warn("sqlite: writer stays at synchronous=FULL", "err", err)
+		s.commitBatch(batch)
+		clear(batch) // drop references to answered requests
+		s.w.batch = batch[:0]
 	}
 }
 
@@ -309,162 +230,88 @@ type errFatal struct{ err error }
 func (e errFatal) Error() string { return e.err.Error() }
 func (e errFatal) Unwrap() error { return e.err }
 
-// commitBatch writes batch as one transaction and hands it to the syncer,
-// which answers every request once the outcome is durable.
+// commitBatch writes a batch in one transaction and answers every request
+// once the outcome is durable. The rows are first written with multi-row
+// INSERTs; if one of those hits a constraint (a stream assumed new that
+// exists, an event id already taken: rare), the transaction is rolled back
+// and the batch written again one append at a time, which tells whose
+// append it was.
 func (s *EventStore) commitBatch(batch []*request) {
-	for _, r := range batch {
-		s.add(r)
+	if !s.writeBatch(batch, true) {
+		s.writeBatch(batch, false)
 	}
-	s.finish()
 }
 
-// add applies r to the batch being built, opening its transaction first.
-// The batch's rows are staged for multi-row INSERTs; if one of those hits
-// a constraint (a stream assumed new that exists, an event id already
-// taken: rare), the transaction is rolled back and the batch applied
-// again one append at a time (see redo), which tells whose append it was.
-func (s *EventStore) add(r *request) {
+// writeBatch writes batch in one transaction, staging its rows for
+// multi-row INSERTs if staged, and answers every request. It returns false,
+// having rolled back and answered nobody, when a staged insert failed on
+// a constraint.
+func (s *EventStore) writeBatch(batch []*request, staged bool) bool {
 	w := s.w
-	w.batch = append(w.batch, r)
-	w.nEvents += len(r.events)
-	if w.doom != nil {
-		return
-	}
-	if failed := s.sync.failed.Load(); failed != nil {
-		w.doom = failed
-		return
-	}
-	if !w.open {
-		if err := w.execRaw(context.Background(), w.begin, nil); err != nil {
-			w.doom = fmt.Errorf("begin: %w", err)
-			return
-		}
-		w.open = true
-	}
-	w.applyOne(r)
-}
-
-// applyOne applies r in the open transaction and records its answer; an
-// errFatal dooms the batch.
-func (w *writer) applyOne(r *request) {
-	if err := r.ctx.Err(); err != nil {
-		r.resp = response{err: err}
-		return
-	}
-	// One caller's ctx must not abort the others: context.Background().
-	res, err := w.apply(context.Background(), r, !w.unstaged)
-	if fe := (errFatal{}); errors.As(err, &fe) {
-		w.doom = fe.err
-		return
-	}
-	r.resp = response{res: res, err: err}
-	if err == nil && len(r.events) > 0 {
-		w.wrote++
-	}
-}
-
-// flushSome inserts the staged rows that fill multi-row statements of at
-// least partialFlush rows, leaving the rest staged.
-func (s *EventStore) flushSome() {
-	w := s.w
-	if err := w.flush(context.Background(), false); err != nil {
-		s.flushFailed(err)
-	}
-}
-
-// flushFailed handles a failed flush: a constraint violation has the
-// batch applied again unstaged; anything else dooms it.
-func (s *EventStore) flushFailed(err error) {
-	w := s.w
-	if fe := (errFatal{}); errors.As(err, &fe) {
-		w.doom = fe.err
-		return
-	}
-	s.redo()
-}
-
-// redo rolls the open transaction back and applies the batch again, one
-// append at a time: the rest of the batch is applied that way too.
-func (s *EventStore) redo() {
-	w := s.w
-	w.rollback()
-	w.open, w.unstaged, w.wrote = false, true, 0
-	if err := w.execRaw(context.Background(), w.begin, nil); err != nil {
-		w.doom = fmt.Errorf("begin: %w", err)
-		return
-	}
-	w.open = true
-	for _, r := range w.batch {
-		if w.applyOne(r); w.doom != nil {
-			return
-		}
-	}
-}
-
-// finish ends the batch: it writes what is staged, commits (or rolls back
-// a batch that wrote nothing or is doomed) and hands the batch to the
-// syncer, which answers it once every commit it rests on is durable.
-func (s *EventStore) finish() {
-	w := s.w
-	ctx := context.Background()
-	if w.doom == nil && w.open {
-		if err := w.flush(ctx, true); err != nil {
-			if s.flushFailed(err); w.doom == nil {
-				// Applied unstaged, nothing is left to flush.
-				if err := w.flush(ctx, true); err != nil {
-					w.doom = err
-				}
-			}
-		}
-	}
-	job := syncJob{batch: w.batch}
-	switch {
-	case w.doom != nil:
+	ctx := context.Background() // one caller's ctx must not abort the others
+	failAll := func(err error) bool {
 		w.rollback()
-		for _, r := range w.batch {
-			r.resp = response{err: w.doom}
+		for _, r := range batch {
+			r.done <- response{err: err}
 		}
-	case w.wrote == 0:
-		// Nothing to write: every request failed its checks or appended
-		// nothing. Their answers rest on the commits so far.
-		if w.open {
-			w.rollback()
+		return true
+	}
+	if err := w.execRaw(ctx, w.begin, nil); err != nil {
+		return failAll(fmt.Errorf("begin: %w", err))
+	}
+	wrote := 0
+	for _, r := range batch {
+		if err := r.ctx.Err(); err != nil {
+			r.resp = response{err: err}
+			continue
 		}
-	default:
-		if err := w.execRaw(ctx, w.commit, nil); err != nil {
-			w.rollback()
-			for _, r := range w.batch {
-				r.resp = response{err: fmt.Errorf("commit: %w", err)}
-			}
-			break
+		res, err := w.apply(ctx, r, staged)
+		if fe := (errFatal{}); errors.As(err, &fe) {
+			return failAll(fe.err)
 		}
+		r.resp = response{res: res, err: err}
+		if err == nil && len(r.events) > 0 {
+			wrote++
+		}
+	}
+	if err := w.flush(ctx); err != nil {
+		if fe := (errFatal{}); errors.As(err, &fe) {
+			return failAll(fe.err)
+		}
+		w.rollback()
+		return false
+	}
+	if wrote == 0 {
+		// Nothing to make durable: every request failed its checks or
+		// appended nothing. Their answers stand on committed state.
+		w.rollback()
+	} else if err := w.execRaw(ctx, w.commit, nil); err != nil {
+		return failAll(fmt.Errorf("commit: %w", err))
+	} else {
 		w.publish()
-		w.commits++
-		s.sync.written.Store(w.commits)
+		s.head.Store(w.committed - 1)
 		s.commits.Add(1)
-		s.appends.Add(w.wrote)
-		job.appends = w.wrote
+		s.appends.Add(int64(wrote))
+		s.signal.Broadcast()
 		s.ckpt.committed(framesWritten(w.conn))
 	}
-	job.upto, job.head = w.commits, w.committed-1
-	w.handed++
-	s.sync.jobs <- job
-	// The syncer owns the handed slice now.
-	w.batch = make([]*request, 0, cap(w.batch))
-	w.nEvents, w.open, w.unstaged, w.wrote, w.doom = 0, false, false, 0, nil
+	for _, r := range batch {
+		r.done <- r.resp
+	}
+	return true
 }
 
 // flush writes the staged rows, in as few statements as insertChunks
-// allow, and then the staged idempotency keys. Unless all, it writes only
-// the rows that fill statements of at least partialFlush rows and keeps
-// the others (and the keys) staged. A constraint violation comes back as
-// is (the caller redoes the batch unstaged); anything else is errFatal.
-func (w *writer) flush(ctx context.Context, all bool) error {
-	rows := w.rows
+// allow, and then the staged idempotency keys. A constraint violation
+// comes back as is (the caller redoes the batch unstaged); anything else
+// is errFatal.
+func (w *writer) flush(ctx context.Context) error {
+	rows, keys := w.rows, w.keyRows
+	defer func() {
+		clear(rows) // drop references to the batch's events
+		w.rows, w.keyRows = rows[:0], keys[:0]
+	}()
 	for i, n := range insertChunks {
-		if !all && n < partialFlush {
-			break
-		}
 		for len(rows) >= n {
 			args := w.args[:0]
 			for _, r := range rows[:n] {
@@ -482,7 +329,6 @@ func (w *writer) flush(ctx context.Context, all bool) error {
 			clear(args)
 			w.args = args[:0]
 			if err != nil {
-				w.dropStaged()
 				if isTakenID(err) || isTakenVersion(err) {
 					return err
 				}
@@ -491,28 +337,12 @@ func (w *writer) flush(ctx context.Context, all bool) error {
 			rows = rows[n:]
 		}
 	}
-	// Keep what is left at the front of the buffer, and drop references
-	// to the events written.
-	left := copy(w.rows, rows)
-	clear(w.rows[left:])
-	w.rows = w.rows[:left]
-	if !all {
-		return nil
-	}
-	keys := w.keyRows
-	w.keyRows = keys[:0]
 	for _, k := range keys {
 		if _, err := w.upsertKey.ExecContext(ctx, k.key, k.stream, k.firstID, k.res.Version, k.res.Position, k.requestHash); err != nil {
 			return errFatal{err}
 		}
 	}
 	return nil
-}
-
-// dropStaged forgets the staged rows and keys.
-func (w *writer) dropStaged() {
-	clear(w.rows) // drop references to the batch's events
-	w.rows, w.keyRows = w.rows[:0], w.keyRows[:0]
 }
 
 // apply checks one append against the stream's head and writes it into
@@ -695,6 +525,7 @@ func (w *writer) rollback() {
 	_, _ = w.conn.ExecContext(context.Background(), "ROLLBACK")
 	clear(w.pending)
 	clear(w.keys)
-	w.dropStaged()
+	clear(w.rows)
+	w.rows, w.keyRows = w.rows[:0], w.keyRows[:0]
 	w.next = w.committed
 }
