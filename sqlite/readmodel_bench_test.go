@@ -235,15 +235,7 @@ func BenchmarkProjectionLag(b *testing.B) {
 func BenchmarkListTickets(b *testing.B) {
 	for _, tickets := range []int{100_000} {
 		b.Run(fmt.Sprintf("tickets=%d", tickets), func(b *testing.B) {
-			db, dir, _ := benchStore(b, tickets)
-			if err := sqlite.RebuildReadModels(context.Background(), dir, db, nil); err != nil {
-				b.Fatal(err)
-			}
-			rm, err := sqlite.OpenReadModels(dir, sqlite.ReadModelsOptions{})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer rm.Close()
+			rm := rebuiltReadModels(b, tickets)
 			benchQueries(b, rm)
 		})
 	}
@@ -307,4 +299,20 @@ func benchQueries(b *testing.B, rm *sqlite.ReadModels) {
 			}
 		}
 	})
+}
+
+// rebuiltReadModels opens the read models of a benchmark store of tickets
+// tickets, rebuilt from its log, and closes them when b ends.
+func rebuiltReadModels(b *testing.B, tickets int) *sqlite.ReadModels {
+	b.Helper()
+	db, dir, _ := benchStore(b, tickets)
+	if err := sqlite.RebuildReadModels(context.Background(), dir, db, nil); err != nil {
+		b.Fatal(err)
+	}
+	rm, err := sqlite.OpenReadModels(dir, sqlite.ReadModelsOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = rm.Close() })
+	return rm
 }

@@ -21,15 +21,7 @@ import (
 func BenchmarkListQueryLatency(b *testing.B) {
 	for _, tickets := range []int{100_000, 1_000_000} {
 		b.Run(fmt.Sprintf("tickets=%d", tickets), func(b *testing.B) {
-			db, dir, _ := benchStore(b, tickets)
-			if err := sqlite.RebuildReadModels(context.Background(), dir, db, nil); err != nil {
-				b.Fatal(err)
-			}
-			rm, err := sqlite.OpenReadModels(dir, sqlite.ReadModelsOptions{})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer rm.Close()
+			rm := rebuiltReadModels(b, tickets)
 			benchListLatency(b, rm)
 		})
 	}
