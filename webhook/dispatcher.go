@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -513,7 +514,11 @@ func (d *Dispatcher) send(ctx context.Context, ep Endpoint, dl Delivery, now tim
 		if errors.As(err, &forbidden) {
 			return 0, latency, forbidden
 		}
-		if ctx.Err() == context.DeadlineExceeded {
+		// Either timer may fire first: the attempt's context or the
+		// transport's bound on the answer's headers (both cfg.Timeout).
+		// The receiver was just as slow either way, so say the same.
+		var netErr net.Error
+		if ctx.Err() == context.DeadlineExceeded || errors.As(err, &netErr) && netErr.Timeout() {
 			return 0, latency, fmt.Errorf("no answer within %s", d.cfg.Timeout)
 		}
 		return 0, latency, scrub(err, ep.URL)
