@@ -494,17 +494,12 @@ func (tx *rmTx) row(id string) (*rmRow, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: load ticket %s: %w", id, err)
 	}
-	var doc, comments []byte
 	r := &rmRow{}
-	switch err := s.QueryRowContext(tx.ctx, id).Scan(&doc, &comments); {
-	case errors.Is(err, sql.ErrNoRows):
-	case err != nil:
-		return nil, fmt.Errorf("sqlite: load ticket %s: %w", id, err)
-	default:
-		t, err := decodeTicketRow(doc, comments)
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: load ticket %s: %w", id, err)
-		}
+	t, found, err := scanTicketRow(s.QueryRowContext(tx.ctx, id), id)
+	if err != nil {
+		return nil, err
+	}
+	if found {
 		r.t, r.exists, r.stored = t, true, true
 		r.setStored(&t)
 	}
@@ -694,6 +689,22 @@ func (e *rowEncoder) encode(t eventdesk.Ticket) (doc, comments []byte, err error
 		return nil, nil, err
 	}
 	return bytes.TrimSuffix(e.doc.Bytes(), []byte("\n")), comments, nil
+}
+
+// scanTicketRow reads the stored document and comments of ticket id from
+// row (a SELECT doc, comments); found is false if there is no such row.
+func scanTicketRow(row *sql.Row, id string) (t eventdesk.Ticket, found bool, err error) {
+	var doc, comments []byte
+	switch err := row.Scan(&doc, &comments); {
+	case errors.Is(err, sql.ErrNoRows):
+		return t, false, nil
+	case err != nil:
+		return t, false, fmt.Errorf("sqlite: load ticket %s: %w", id, err)
+	}
+	if t, err = decodeTicketRow(doc, comments); err != nil {
+		return t, false, fmt.Errorf("sqlite: load ticket %s: %w", id, err)
+	}
+	return t, true, nil
 }
 
 func decodeTicketRow(doc, comments []byte) (eventdesk.Ticket, error) {

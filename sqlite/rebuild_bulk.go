@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -135,16 +134,11 @@ func (l *bulkLoad) row(id string) (*bulkRow, error) {
 		return r, nil
 	}
 	r := &bulkRow{}
-	var doc, comments []byte
-	switch err := l.get.QueryRow(id).Scan(&doc, &comments); {
-	case errors.Is(err, sql.ErrNoRows):
-	case err != nil:
-		return nil, fmt.Errorf("sqlite: load ticket %s: %w", id, err)
-	default:
-		t, err := decodeTicketRow(doc, comments)
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: load ticket %s: %w", id, err)
-		}
+	t, found, err := scanTicketRow(l.get.QueryRow(id), id)
+	if err != nil {
+		return nil, err
+	}
+	if found {
 		r.t, r.exists, r.stored, r.tags = t, true, true, t.Tags
 	}
 	l.rows[id] = r
