@@ -63,7 +63,7 @@ func newDashRebuild(dir string) (*dashRebuild, error) {
 		d.discard()
 		return nil, fmt.Errorf("sqlite: rebuild dashboard: %w", err)
 	}
-	if _, err := migrate(ctx, d.conn, path, dashboardSchema); err != nil {
+	if _, err := migrate(ctx, d.conn, path, dashboardSchema, nil); err != nil {
 		d.discard()
 		return nil, err
 	}

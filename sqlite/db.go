@@ -250,7 +250,7 @@ func openFile(ctx context.Context, file string, sc schema, o options) (write, re
 		_ = write.Close()
 		return nil, nil, fmt.Errorf("sqlite: open %s: journal mode is %q, want wal: %v", file, mode, err)
 	}
-	applied, err := migrate(ctx, conn, file, sc)
+	applied, err := migrate(ctx, conn, file, sc, o.logger)
 	_ = conn.Close()
 	if err != nil {
 		_ = write.Close()

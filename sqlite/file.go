@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"net/url"
 	"os"
 	"path"
@@ -275,7 +276,7 @@ func quickCheck(ctx context.Context, db *sql.DB) ([]string, error) {
 // migrate brings the file behind conn up to the latest schema in one
 // IMMEDIATE transaction: either every pending migration is applied and
 // user_version records it, or nothing changes.
-func migrate(ctx context.Context, conn *sql.Conn, file string, sc schema) (applied int, err error) {
+func migrate(ctx context.Context, conn *sql.Conn, file string, sc schema, logger *slog.Logger) (applied int, err error) {
 	ms, err := sc.migrations()
 	if err != nil {
 		return 0, err
@@ -297,6 +298,11 @@ func migrate(ctx context.Context, conn *sql.Conn, file string, sc schema) (appli
 	}
 	if int(version) > len(ms) {
 		return 0, newerSchema(file, sc, int(version), len(ms))
+	}
+	// Upgrading a file that holds data may rebuild indices (minutes on a
+	// large read model): say so before the wait, not only after it.
+	if logger != nil && version > 0 && int(version) < len(ms) {
+		logger.Info("sqlite: migrating; large files may take minutes", "file", file, "from", version, "to", len(ms))
 	}
 	for _, m := range ms[version:] {
 		if _, err := conn.ExecContext(ctx, m.sql); err != nil {

@@ -1,9 +1,11 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/eventdesk/eventdesk"
@@ -37,11 +39,17 @@ func TestReadModelsPublicCommentCountMigration(t *testing.T) {
 	}
 	_ = w.Close()
 
-	m, err := OpenReadModels(dir, ReadModelsOptions{Logger: slog.New(slog.DiscardHandler)})
+	var logged bytes.Buffer
+	m, err := OpenReadModels(dir, ReadModelsOptions{Logger: slog.New(slog.NewTextHandler(&logged, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer m.Close()
+	// An upgrade of a file with data is announced before it runs (it may
+	// rebuild indices for minutes), then reported.
+	if before, after, ok := strings.Cut(logged.String(), "sqlite: migrating"); !ok || !strings.Contains(before+after, "from=1") || !strings.Contains(after, "sqlite: migrated") {
+		t.Errorf("the upgrade was not announced before it ran:\n%s", logged.String())
+	}
 	want := map[string][2]int{noted: {3, 2}, quiet: {0, 0}}
 	for id, n := range want {
 		got, err := m.Ticket(ctx, id)

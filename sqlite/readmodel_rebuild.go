@@ -199,7 +199,7 @@ func newRebuilder(dir string) (*rebuilder, error) {
 		return nil, err
 	}
 	b.w = w
-	if _, err := migrate(ctx, w.conn, path, readModelsSchema); err != nil {
+	if _, err := migrate(ctx, w.conn, path, readModelsSchema, nil); err != nil {
 		b.discard()
 		return nil, err
 	}
