@@ -14,13 +14,15 @@ import (
 // or the subscription breaks.
 func (r *Runner) runSideEffect(ctx context.Context, s *sub) error {
 	se := s.side
+	// Counted before the start position marks the subscriber running, so
+	// that Status never shows it running with its parked events uncounted.
+	r.countDeadLetters(ctx, s)
 	pos, err := r.startPosition(ctx, s,
 		func() (int64, bool, error) { return r.state.Checkpoint(ctx, se.Name) },
 		func(at int64) error { return r.state.SaveCheckpoint(ctx, se.Name, at) })
 	if err != nil {
 		return unlessDone(ctx, err)
 	}
-	r.countDeadLetters(ctx, s)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	events := r.follow(ctx, pos, max(256, 2*se.BatchSize))
