@@ -389,33 +389,17 @@ func (w *bulkWriter) writeRows(ctx context.Context, b *bulkBatch) error {
 			}
 		}
 	}
-	for len(fresh) > 0 {
-		st, n := w.ins1, 1
-		if len(fresh) >= bulkRowsPerInsert {
-			st, n = w.insN, bulkRowsPerInsert
-		}
-		w.args = w.args[:0]
-		for _, r := range fresh[:n] {
-			w.args = append(w.args, r.id, r.status, r.priority, r.rank, r.assignee, r.requester, r.created, r.updated, r.version, r.position, r.doc, nilIfEmpty(r.comments))
-		}
-		if _, err := st.ExecContext(ctx, w.args...); err != nil {
-			return fmt.Errorf("save tickets: %w", err)
-		}
-		fresh = fresh[n:]
+	err := insertChunked(ctx, w, fresh, w.ins1, w.insN, bulkRowsPerInsert, func(args []any, r *bulkWrite) []any {
+		return append(args, r.id, r.status, r.priority, r.rank, r.assignee, r.requester, r.created, r.updated, r.version, r.position, r.doc, nilIfEmpty(r.comments))
+	})
+	if err != nil {
+		return fmt.Errorf("save tickets: %w", err)
 	}
-	for len(tags) > 0 {
-		st, n := w.tag1, 1
-		if len(tags) >= bulkTagsPerInsert {
-			st, n = w.tagN, bulkTagsPerInsert
-		}
-		w.args = w.args[:0]
-		for _, t := range tags[:n] {
-			w.args = append(w.args, t.r.id, t.tag, t.r.created, t.r.updated, t.r.rank)
-		}
-		if _, err := st.ExecContext(ctx, w.args...); err != nil {
-			return fmt.Errorf("save tags: %w", err)
-		}
-		tags = tags[n:]
+	err = insertChunked(ctx, w, tags, w.tag1, w.tagN, bulkTagsPerInsert, func(args []any, t tagRow) []any {
+		return append(args, t.r.id, t.tag, t.r.created, t.r.updated, t.r.rank)
+	})
+	if err != nil {
+		return fmt.Errorf("save tags: %w", err)
 	}
 	// Rows of an earlier batch: replaced whole (there are no indices yet
 	// to spare), their tag rows rewritten if the tags changed.
@@ -456,4 +440,25 @@ func nilIfEmpty(b []byte) any {
 		return nil
 	}
 	return b
+}
+
+// insertChunked inserts rows with one, many-row statement (stN, n rows)
+// per n rows and the one-row statement (st1) for the rest; bind appends a
+// row's arguments.
+func insertChunked[T any](ctx context.Context, w *bulkWriter, rows []T, st1, stN *sql.Stmt, n int, bind func([]any, T) []any) error {
+	for len(rows) > 0 {
+		st, k := st1, 1
+		if len(rows) >= n {
+			st, k = stN, n
+		}
+		w.args = w.args[:0]
+		for _, r := range rows[:k] {
+			w.args = bind(w.args, r)
+		}
+		if _, err := st.ExecContext(ctx, w.args...); err != nil {
+			return err
+		}
+		rows = rows[k:]
+	}
+	return nil
 }
