@@ -63,15 +63,9 @@ func TestListItemsShowTheirOwnAssigneeAndSentiment(t *testing.T) {
 	mustStatus(t, r, http.StatusOK)
 	var page struct {
 		Items []struct {
-			ID        string  `json:"id"`
-			Assignee  *string `json:"assignee"`
-			Sentiment *struct {
-				Latest struct {
-					Score float64 `json:"score"`
-				} `json:"latest"`
-				Trend   *string `json:"trend"`
-				History []any   `json:"history"`
-			} `json:"sentiment"`
+			ID        string         `json:"id"`
+			Assignee  *string        `json:"assignee"`
+			Sentiment *sentimentView `json:"sentiment"`
 		} `json:"items"`
 	}
 	r.json(t, &page)

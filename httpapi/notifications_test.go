@@ -231,13 +231,7 @@ func TestTicketSentiment(t *testing.T) {
 		}
 	}
 	var got struct {
-		Sentiment *struct {
-			Latest struct {
-				Score float64 `json:"score"`
-			} `json:"latest"`
-			Trend   *string `json:"trend"`
-			History []any   `json:"history"`
-		} `json:"sentiment"`
+		Sentiment *sentimentView `json:"sentiment"`
 	}
 	r := e.do(t, agnes, req{method: "GET", path: "/api/v1/tickets/" + res.Ticket.ID + "?version=4"})
 	mustStatus(t, r, http.StatusOK)
@@ -253,4 +247,13 @@ func TestTicketSentiment(t *testing.T) {
 	// A precondition taken before a score still holds (scores annotate).
 	r = e.do(t, agnes, req{method: "PATCH", path: "/api/v1/tickets/" + res.Ticket.ID, body: `{"priority":"high"}`, header: map[string]string{"If-Match": `"3"`}})
 	mustStatus(t, r, http.StatusOK)
+}
+
+// sentimentView is the part of a ticket's "sentiment" member the tests read.
+type sentimentView struct {
+	Latest struct {
+		Score float64 `json:"score"`
+	} `json:"latest"`
+	Trend   *string `json:"trend"`
+	History []any   `json:"history"`
 }
