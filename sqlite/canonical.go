@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -28,6 +29,9 @@ import (
 // metadata JSON (a slice of tail).
 type canonical struct {
 	head, tail, meta []byte
+	// data is a copy of the event's data that the store owns (inside
+	// tail when the bytes were made by hand).
+	data []byte
 	// slow: the bytes could not be made by hand; hash with
 	// eventdesk.ChainHash.
 	slow bool
@@ -38,6 +42,7 @@ type canonical struct {
 func encodeCanonical(e *eventdesk.Event) (canonical, error) {
 	b := make([]byte, 0, 160+len(e.Stream)+len(e.Data)+metaLen(&e.Metadata))
 	ok := true
+	var data []byte
 	b = append(b, `{"id":`...)
 	b, ok = appendPlain(b, e.ID, ok)
 	b = append(b, `,"stream":`...)
@@ -52,7 +57,9 @@ func encodeCanonical(e *eventdesk.Event) (canonical, error) {
 	if len(e.Data) == 0 {
 		b = append(b, "null"...)
 	} else if compactPlain(e.Data) {
+		d0 := len(b)
 		b = append(b, e.Data...)
+		data = b[d0:len(b):len(b)]
 	} else {
 		ok = false
 	}
@@ -64,10 +71,10 @@ func encodeCanonical(e *eventdesk.Event) (canonical, error) {
 	b = e.RecordedAt.UTC().AppendFormat(b, time.RFC3339Nano)
 	b = append(b, `"}`...)
 	if ok {
-		return canonical{head: b[:split], tail: b[split:], meta: b[m0:m1]}, nil
+		return canonical{head: b[:split], tail: b[split:], meta: b[m0:m1], data: data}, nil
 	}
 	meta, err := json.Marshal(e.Metadata)
-	return canonical{meta: meta, slow: true}, err
+	return canonical{meta: meta, data: bytes.Clone(e.Data), slow: true}, err
 }
 
 // hash returns eventdesk.ChainHash(prev, e) for the event c was made from,

@@ -26,6 +26,7 @@ type EventStore struct {
 	rdb  *sql.DB // readers
 	w    *writer
 	ckpt *checkpointer
+	tail *tail // the last committed events, for ReadAll
 
 	readStream, readAll *sql.Stmt
 
@@ -53,7 +54,7 @@ func openEventStore(ctx context.Context, file string, o options) (*EventStore, e
 	if err != nil {
 		return nil, err
 	}
-	s := &EventStore{file: file, opts: o, wdb: wdb, rdb: rdb, queue: make(chan *request, 4096), writerDone: make(chan struct{})}
+	s := &EventStore{file: file, opts: o, wdb: wdb, rdb: rdb, tail: newTail(tailEvents), queue: make(chan *request, 4096), writerDone: make(chan struct{})}
 	fail := func(err error) (*EventStore, error) {
 		_ = rdb.Close()
 		_ = wdb.Close()
@@ -149,6 +150,11 @@ func (s *EventStore) newRequest(ctx context.Context, stream string, expected eve
 		if err != nil {
 			return nil, fmt.Errorf("metadata: %w", err)
 		}
+		if c.data != nil {
+			// The store's own copy: the event outlives the append in the
+			// tail (see tail.go), and the caller may reuse its buffer.
+			ev.Data = c.data
+		}
 		req.events[i] = pendingEvent{ev: ev, enc: c}
 	}
 	if len(events) > 0 {
@@ -209,6 +215,9 @@ func (s *EventStore) ReadStream(ctx context.Context, stream string, fromVersion 
 func (s *EventStore) ReadAll(ctx context.Context, after int64, limit int) ([]eventdesk.Event, error) {
 	if err := s.usable(ctx); err != nil {
 		return nil, fmt.Errorf("sqlite: read all: %w", err)
+	}
+	if events, ok := s.tail.read(after, limit); ok {
+		return events, nil
 	}
 	events, err := s.query(ctx, s.readAll, limit, after, sqlLimit(limit))
 	if err != nil {

@@ -49,6 +49,8 @@ type writer struct {
 	keyRows []stagedKey
 	args    []driver.NamedValue
 	run     importRun // the append an Import is in the middle of
+	// The events of the last commit, for the tail (see committedEvents).
+	tailBuf []*eventdesk.Event
 }
 
 // insertChunks are the row counts of the multi-row INSERT statements a
@@ -289,6 +291,7 @@ func (s *EventStore) writeBatch(batch []*request, staged bool) bool {
 		return failAll(fmt.Errorf("commit: %w", err))
 	} else {
 		w.publish()
+		s.tail.add(w.committedEvents(batch))
 		s.head.Store(w.committed - 1)
 		s.commits.Add(1)
 		s.appends.Add(int64(wrote))
@@ -507,6 +510,33 @@ func (w *writer) lookupKey(ctx context.Context, key string) (eventdesk.Duplicate
 		return d, false, fmt.Errorf("read idempotency key: %w", err)
 	}
 	return d, true, nil
+}
+
+// committedEvents returns the events batch has just committed, in
+// position order, as ReadAll returns them. The slice is reused.
+func (w *writer) committedEvents(batch []*request) []*eventdesk.Event {
+	evs := w.tailBuf[:0]
+	for _, r := range batch {
+		if r.resp.err != nil {
+			continue
+		}
+		for i := range r.events {
+			p := &r.events[i]
+			if p.enc.slow {
+				// Stored metadata made by encoding/json: give readers
+				// what decoding it gives (rare: values that need escaping).
+				e := p.ev
+				e.Metadata = eventdesk.Metadata{}
+				if decodeMetadata(p.enc.meta, &e.Metadata) != nil {
+					e.Metadata = p.ev.Metadata
+				}
+				p.ev = e
+			}
+			evs = append(evs, &p.ev)
+		}
+	}
+	w.tailBuf = evs
+	return evs
 }
 
 // publish makes the committed transaction's effects the writer's truth.
