@@ -219,6 +219,11 @@ func (s *EventStore) ReadAll(ctx context.Context, after int64, limit int) ([]eve
 	if events, ok := s.tail.read(after, limit); ok {
 		return events, nil
 	}
+	if after >= s.head.Load() {
+		// Caught up (the usual answer to a woken follower that finds
+		// nothing new): nothing to ask the file.
+		return nil, nil
+	}
 	events, err := s.query(ctx, s.readAll, limit, after, sqlLimit(limit))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: read all after %d: %w", after, err)
@@ -322,7 +327,8 @@ func (s *EventStore) query(ctx context.Context, stmt *sql.Stmt, limit int, args 
 	defer rows.Close()
 	var events []eventdesk.Event
 	if limit > 0 {
-		events = make([]eventdesk.Event, 0, min(limit, 8192))
+		// A read often finds far fewer than limit: grow past this.
+		events = make([]eventdesk.Event, 0, min(limit, 64))
 	}
 	for rows.Next() {
 		e, err := scanEvent(rows)
