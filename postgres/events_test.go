@@ -1,11 +1,14 @@
 package postgres_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -148,14 +151,20 @@ func TestIdempotencyKey(t *testing.T) {
 }
 
 // TestConcurrentMigrations opens many stores on a fresh database at once,
-// as nodes of a cluster starting together do.
+// as nodes of a cluster starting together do: every one opens and works,
+// and each migration is applied exactly once, by one of them. (Without the
+// migration lock, the nodes' CREATE TABLEs collide and Open fails.)
 func TestConcurrentMigrations(t *testing.T) {
 	dsn := testenv.Postgres(t)
 	var wg sync.WaitGroup
 	errs := make(chan error, 8)
+	var logs lockedBuffer
+	logger := slog.New(slog.NewTextHandler(&logs, nil))
+	start := make(chan struct{})
 	for range 8 {
 		wg.Go(func() {
-			db, err := postgres.Open(context.Background(), dsn, postgres.Options{})
+			<-start
+			db, err := postgres.Open(context.Background(), dsn, postgres.Options{Logger: logger})
 			if err != nil {
 				errs <- err
 				return
@@ -165,6 +174,7 @@ func TestConcurrentMigrations(t *testing.T) {
 			db.Close()
 		})
 	}
+	close(start)
 	wg.Wait()
 	close(errs)
 	for err := range errs {
@@ -172,6 +182,36 @@ func TestConcurrentMigrations(t *testing.T) {
 			t.Error(err)
 		}
 	}
+	files, err := filepath.Glob("migrations/*.sql")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("migrations: %v %v", files, err)
+	}
+	for _, f := range files {
+		if n := strings.Count(logs.String(), "migration="+filepath.Base(f)); n != 1 {
+			t.Errorf("%s applied %d times, want once", filepath.Base(f), n)
+		}
+	}
+	if n := strings.Count(logs.String(), "applied migration"); n != len(files) {
+		t.Errorf("%d migrations applied by the nodes, want %d:\n%s", n, len(files), logs.String())
+	}
+}
+
+// lockedBuffer is a bytes.Buffer that several goroutines may write.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 func TestSubscribeWakesOnLocalCommit(t *testing.T) {
