@@ -3,7 +3,9 @@ package clustertest
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -11,6 +13,7 @@ import (
 	"github.com/eventdesk/eventdesk/internal/testenv"
 	"github.com/eventdesk/eventdesk/sqlite"
 	"github.com/google/uuid"
+	_ "modernc.org/sqlite" // only to tamper with a store file in TestMigrateRefusesTamperedSource
 )
 
 // sqliteStore makes a SQLite data directory with a few tickets, one of
@@ -117,5 +120,31 @@ func TestImportIntoPostgres(t *testing.T) {
 	}
 	if got := run(t, "export", "--store", dsn2); got != "" {
 		t.Fatalf("a failed import left events behind:\n%s", got)
+	}
+}
+
+// TestMigrateRefusesTamperedSource edits one event of the SQLite store
+// behind its back: migrate must find the broken hash chain, fail, and
+// leave the PostgreSQL database without events.
+func TestMigrateRefusesTamperedSource(t *testing.T) {
+	dir, _ := sqliteStore(t)
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, sqlite.EventsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`UPDATE events SET data = CAST('{"commentId":"c1","author":"mallory","body":"forged","internal":false}' AS BLOB) WHERE position = 17`); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	dsn := testenv.Postgres(t)
+	code, out, stderr := runEnv(t, nil, "migrate", "--from", dir, "--to", dsn)
+	if code == 0 || !strings.Contains(stderr, "hash") {
+		t.Fatalf("migrate of a tampered store: exit %d\n%s\n%s", code, out, stderr)
+	}
+	t.Logf("migrate refused: %s", strings.TrimSpace(stderr))
+	if got := run(t, "export", "--store", dsn); got != "" {
+		t.Fatalf("a refused migrate left events behind:\n%s", got)
 	}
 }
