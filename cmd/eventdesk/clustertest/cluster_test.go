@@ -64,8 +64,15 @@ type node struct {
 }
 
 // startNode starts `eventdesk serve` on a free port against the store and
-// bus, and waits until it serves.
+// bus, given as --store and --bus, and waits until it serves.
 func startNode(tb testing.TB, name, dsn, bus string) *node {
+	tb.Helper()
+	return startNodeWith(tb, name, dsn, bus, false)
+}
+
+// startNodeWith is startNode; with viaEnv, the store and the bus are given
+// as EVENTDESK_STORE and EVENTDESK_BUS instead of flags.
+func startNodeWith(tb testing.TB, name, dsn, bus string, viaEnv bool) *node {
 	tb.Helper()
 	n := &node{name: name, log: filepath.Join(tb.TempDir(), name+".log")}
 	logf, err := os.Create(n.log)
@@ -75,13 +82,22 @@ func startNode(tb testing.TB, name, dsn, bus string) *node {
 	// The node's connections carry its name (see pg_stat_activity), so
 	// the test can tell which node holds a lease.
 	store := dsn + "&application_name=" + name
-	args := []string{"serve", "--addr", "127.0.0.1:0", "--store", store, "--node", name,
+	args := []string{"serve", "--addr", "127.0.0.1:0", "--node", name,
 		"--demo-login=false", "--log-format", "json", "--shutdown-timeout", "2s"}
-	if bus != "" {
-		args = append(args, "--bus", bus)
+	env := testenv.CleanEnv()
+	if viaEnv {
+		env = append(env, "EVENTDESK_STORE="+store)
+		if bus != "" {
+			env = append(env, "EVENTDESK_BUS="+bus)
+		}
+	} else {
+		args = append(args, "--store", store)
+		if bus != "" {
+			args = append(args, "--bus", bus)
+		}
 	}
 	n.cmd = exec.Command(eventdeskBinary(tb), args...)
-	n.cmd.Env = testenv.CleanEnv()
+	n.cmd.Env = env
 	n.cmd.Stderr = logf
 	stdout, err := n.cmd.StdoutPipe()
 	if err != nil {
@@ -223,6 +239,9 @@ type client struct {
 	at     int
 	token  string
 	failed atomic.Int64 // commands refused by a live node
+	// crossReads counts tickets read back, with X-Min-Position, from
+	// another node than the one that created them.
+	crossReads *atomic.Int64
 }
 
 func (c *client) do(method, path, body string, out any, header ...string) (http.Header, error) {
@@ -267,13 +286,27 @@ func (c *client) work(stop <-chan struct{}, a *acked, errs chan<- error) {
 		default:
 		}
 		var t ticket
-		body := fmt.Sprintf(`{"title":"Load %d","requester":"rita","priority":"%s","tags":["load"]}`, i, []string{"low", "normal", "high", "urgent"}[i%4])
-		if _, err := c.do("POST", "/api/v1/tickets", body, &t); err != nil {
+		title := fmt.Sprintf("Load %d", i)
+		body := fmt.Sprintf(`{"title":"%s","requester":"rita","priority":"%s","tags":["load"]}`, title, []string{"low", "normal", "high", "urgent"}[i%4])
+		h, err := c.do("POST", "/api/v1/tickets", body, &t)
+		if err != nil {
 			c.report(errs, err)
 			continue
 		}
 		a.ack(t.ID, t.Version, "")
 		version := t.Version
+		// Read your write on the next node: with X-Min-Position it must
+		// show the new ticket, whichever node runs the projection.
+		wrote := c.nodes[c.at%len(c.nodes)]
+		c.at++
+		var got ticket
+		if _, err := c.do("GET", "/api/v1/tickets/"+t.ID, "", &got, "X-Min-Position", h.Get("X-Event-Position")); err != nil {
+			c.report(errs, fmt.Errorf("read-your-writes of a ticket created on %s: %w", wrote.name, err))
+		} else if got.Title != title || got.Version < t.Version {
+			c.report(errs, fmt.Errorf("read-your-writes of a ticket created on %s: got %+v, want %q at version ≥ %d", wrote.name, got, title, t.Version))
+		} else if c.nodes[c.at%len(c.nodes)] != wrote {
+			c.crossReads.Add(1)
+		}
 		for k := range 3 {
 			text := fmt.Sprintf("comment %d on %s", k, t.ID)
 			h, err := c.do("POST", "/api/v1/tickets/"+t.ID+"/comments", `{"body":"`+text+`"}`, nil)
@@ -317,6 +350,38 @@ func leaseHolder(tb testing.TB, dsn, subscriber string) string {
 	}
 	name, _, _ := strings.Cut(app, ":")
 	return name
+}
+
+// leases returns every granted subscriber lease: subscriber → node name.
+// An advisory lock is granted to one session at a time, so each
+// subscriber appears at most once.
+func leases(tb testing.TB, dsn string) map[string]string {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, `SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+		WHERE l.locktype = 'advisory' AND l.granted AND a.application_name LIKE '%: eventdesk lease %'`)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	apps, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		tb.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, app := range apps {
+		name, sub, _ := strings.Cut(app, ": eventdesk lease ")
+		if prev, ok := out[sub]; ok {
+			tb.Fatalf("subscriber %s runs on %s and %s at once", sub, prev, name)
+		}
+		out[sub] = name
+	}
+	return out
 }
 
 // readiness is a node's /readyz.
@@ -454,9 +519,16 @@ type sse struct {
 	positions []int64
 }
 
-func (s *sse) follow(ctx context.Context, n *node, token string) {
+// follow reads the event stream of nodes[at], and of the next node when
+// that one dies, as a browser behind a load balancer would.
+func (s *sse) follow(ctx context.Context, nodes []*node, at int, token string) {
 	var last int64
 	for ctx.Err() == nil {
+		n := nodes[at%len(nodes)]
+		if n.dead.Load() {
+			at++
+			continue
+		}
 		req, _ := http.NewRequestWithContext(ctx, "GET", n.url+"/api/v1/events/stream", nil)
 		req.Header.Set("Authorization", "Bearer "+token)
 		req.Header.Set("Accept", "text/event-stream")
@@ -490,12 +562,15 @@ func (s *sse) seen() []int64 {
 }
 
 // TestThreeNodes is the cluster test of docs/scale-out.md: three nodes on
-// one PostgreSQL and one NATS, clients spread over them; the node running
-// the ticket projection is killed with SIGKILL under load, then NATS is
-// stopped for a while and started again. No acknowledged command is lost,
-// the projection moves to a surviving node, the read models of every node
-// converge to what a from-scratch replay builds, an event stream saw every
-// event once, and the JetStream stream has every event once.
+// one PostgreSQL and one NATS (two configured by flags, one by the
+// environment), clients spread over them, each reading its new tickets
+// back from another node with X-Min-Position; the node running the ticket
+// projection is killed with SIGKILL under load, then NATS is stopped for a
+// while and started again. No acknowledged command is lost, every
+// subscriber of the dead node moves to a surviving one, the read models of
+// every node converge to what a from-scratch replay builds, an event-stream
+// client on each node saw every event once, in order, and the JetStream
+// stream has every event once.
 func TestThreeNodes(t *testing.T) {
 	dsn := testenv.Postgres(t)
 	natsSrv := testenv.NewNATSServer(t)
@@ -504,7 +579,8 @@ func TestThreeNodes(t *testing.T) {
 	nodes := []*node{
 		startNode(t, "node1", dsn, natsSrv.URL()),
 		startNode(t, "node2", dsn, natsSrv.URL()),
-		startNode(t, "node3", dsn, natsSrv.URL()),
+		// The third is configured through EVENTDESK_STORE / EVENTDESK_BUS.
+		startNodeWith(t, "node3", dsn, natsSrv.URL(), true),
 	}
 	// A login on one node is valid on the others (shared session key) —
 	// here, the same token works everywhere.
@@ -516,15 +592,21 @@ func TestThreeNodes(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stream sse
-	go stream.follow(ctx, nodes[1], token)
+	// An event-stream (SSE) client on every node; the one on the node
+	// that will be killed goes on at the next node with Last-Event-ID.
+	streams := make([]*sse, len(nodes))
+	for i := range nodes {
+		streams[i] = &sse{}
+		go streams[i].follow(ctx, nodes, i, token)
+	}
 
 	a := &acked{versions: map[string]int64{}, comments: map[string]map[string]bool{}}
 	stop := make(chan struct{})
 	errs := make(chan error, 1000)
 	var wg sync.WaitGroup
+	var crossReads atomic.Int64
 	for i := range 9 {
-		c := &client{nodes: nodes, at: i, token: token}
+		c := &client{nodes: nodes, at: i, token: token, crossReads: &crossReads}
 		wg.Go(func() { c.work(stop, a, errs) })
 	}
 
@@ -544,27 +626,46 @@ func TestThreeNodes(t *testing.T) {
 			victim = n
 		}
 	}
+	before := leases(t, dsn)
+	var victimSubs []string
+	for sub, n := range before {
+		if n == victim.name {
+			victimSubs = append(victimSubs, sub)
+		}
+	}
+	slices.Sort(victimSubs)
 	killedAt := time.Now()
 	victim.kill(t)
-	t.Logf("killed %s (it ran the ticket projection) with SIGKILL after %d acknowledged commands", victim.name, a.count())
-	var next string
-	for time.Since(killedAt) < 30*time.Second {
-		if next = leaseHolder(t, dsn, "tickets"); next != "" && next != victim.name {
+	t.Logf("killed %s with SIGKILL after %d acknowledged commands; it ran %v (all leases: %v)", victim.name, a.count(), victimSubs, before)
+	// Every subscriber of the victim resumes on another node, and none
+	// of the others stops.
+	var after map[string]string
+	for {
+		after = leases(t, dsn)
+		moved := true
+		for sub := range before {
+			if n := after[sub]; n == "" || n == victim.name {
+				moved = false
+			}
+		}
+		if moved || time.Since(killedAt) > 30*time.Second {
 			break
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if next == "" || next == victim.name {
-		t.Fatalf("the ticket projection did not move to another node (holder %q)", next)
+	for sub := range before {
+		if n := after[sub]; n == "" || n == victim.name {
+			t.Fatalf("subscriber %s did not move to another node within 30s of the kill (holder %q)", sub, n)
+		}
 	}
-	t.Logf("the ticket projection moved to %s %v after the kill", next, time.Since(killedAt).Round(time.Millisecond))
+	t.Logf("%v moved to %v %v after the kill", victimSubs, after, time.Since(killedAt).Round(time.Millisecond))
 
 	// NATS goes away for a while: commands keep succeeding.
 	time.Sleep(time.Second)
-	before := a.count()
+	beforeOutage := a.count()
 	natsSrv.Shutdown()
 	time.Sleep(2 * time.Second)
-	during := a.count() - before
+	during := a.count() - beforeOutage
 	if during == 0 {
 		t.Error("no command succeeded while NATS was down")
 	}
@@ -577,6 +678,10 @@ func TestThreeNodes(t *testing.T) {
 	for err := range errs {
 		t.Errorf("a command failed on a live node: %v", err)
 	}
+	if crossReads.Load() == 0 {
+		t.Error("no ticket was read back from another node than the one that created it")
+	}
+	t.Logf("%d tickets read back with X-Min-Position from another node than their creator's", crossReads.Load())
 
 	// Every node converges; nothing acknowledged is missing anywhere.
 	var survivors []*node
@@ -633,23 +738,25 @@ func TestThreeNodes(t *testing.T) {
 	}
 	t.Logf("verify: %s", strings.TrimSpace(run(t, "verify", "--store", dsn)))
 
-	// The event stream of node2 saw every event once, in order, across
-	// the kill and the NATS outage.
+	// The event stream client of every node saw every event once, in
+	// order, across the kill and the NATS outage.
 	deadline := time.Now().Add(30 * time.Second)
-	for {
-		seen := stream.seen()
-		if int64(len(seen)) >= head || time.Now().After(deadline) {
-			for i, p := range seen {
-				if p != int64(i+1) {
-					t.Fatalf("event stream: item %d has position %d (a gap or a repeat)", i, p)
+	for i, stream := range streams {
+		for {
+			seen := stream.seen()
+			if int64(len(seen)) >= head || time.Now().After(deadline) {
+				for k, p := range seen {
+					if p != int64(k+1) {
+						t.Fatalf("event stream of %s: item %d has position %d (a gap or a repeat)", nodes[i].name, k, p)
+					}
 				}
+				if int64(len(seen)) != head {
+					t.Fatalf("event stream of %s saw %d events, the store has %d", nodes[i].name, len(seen), head)
+				}
+				break
 			}
-			if int64(len(seen)) != head {
-				t.Fatalf("event stream saw %d events, the store has %d", len(seen), head)
-			}
-			break
+			time.Sleep(50 * time.Millisecond)
 		}
-		time.Sleep(50 * time.Millisecond)
 	}
 
 	// JetStream has every event once: the relay published what the outage
