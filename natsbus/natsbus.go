@@ -92,6 +92,7 @@ type Bus struct {
 	setup       chan struct{} // pokes the stream setup loop
 	dropped     atomic.Int64
 	published   atomic.Int64
+	received    atomic.Int64 // announcements from other nodes
 }
 
 // Open connects to NATS and returns at once, even if NATS is down: the
@@ -177,6 +178,7 @@ func Open(opts Options) (*Bus, error) {
 		if m.Header.Get(headerNode) == opts.Node {
 			return
 		}
+		b.received.Add(1)
 		wake()
 	})
 	if err != nil {
@@ -227,6 +229,22 @@ func (b *Bus) Connected() bool { return b.nc.IsConnected() }
 // Stats returns how many events were published (sent) and how many were
 // dropped or not acknowledged since Open.
 func (b *Bus) Stats() (published, dropped int64) { return b.published.Load(), b.dropped.Load() }
+
+// Counts is what a Bus counted since Open, for metrics.
+type Counts struct {
+	// Connected tells whether the connection to NATS is up now.
+	Connected bool
+	// Published and Dropped are Stats.
+	Published, Dropped int64
+	// Received counts the announcements of other nodes' commits that
+	// woke this node: it grows while live wake-ups work.
+	Received int64
+}
+
+// Counts returns the bus's counters.
+func (b *Bus) Counts() Counts {
+	return Counts{Connected: b.nc.IsConnected(), Published: b.published.Load(), Dropped: b.dropped.Load(), Received: b.received.Load()}
+}
 
 // Publish queues committed events for publication and returns at once; it
 // never fails. It is what a store's after-commit hook calls.

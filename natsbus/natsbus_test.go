@@ -146,7 +146,7 @@ func TestWakeOtherNodesAndSurviveOutage(t *testing.T) {
 	srv := testenv.NewNATSServer(t)
 	var wokeA, wokeB atomic.Int64
 	a := openBus(t, srv.URL(), "a", func() { wokeA.Add(1) })
-	openBus(t, srv.URL(), "b", func() { wokeB.Add(1) })
+	bBus := openBus(t, srv.URL(), "b", func() { wokeB.Add(1) })
 	time.Sleep(100 * time.Millisecond) // connect wake-ups settle
 	a0, b0 := wokeA.Load(), wokeB.Load()
 	a.Publish([]eventdesk.Event{event(1, "ticket.created")})
@@ -154,6 +154,12 @@ func TestWakeOtherNodesAndSurviveOutage(t *testing.T) {
 	time.Sleep(100 * time.Millisecond)
 	if wokeA.Load() != a0 {
 		t.Errorf("a was woken by its own publication")
+	}
+	if c := a.Counts(); !c.Connected || c.Published != 1 || c.Received != 0 {
+		t.Errorf("a's counts after publishing one event: %+v", c)
+	}
+	if c := bBus.Counts(); !c.Connected || c.Received != 1 {
+		t.Errorf("b's counts after one announcement from a: %+v", c)
 	}
 
 	// NATS goes down: publishing neither blocks nor fails.
@@ -164,6 +170,9 @@ func TestWakeOtherNodesAndSurviveOutage(t *testing.T) {
 	}
 	if d := time.Since(start); d > 2*time.Second {
 		t.Errorf("publishing while NATS is down took %v", d)
+	}
+	if c := a.Counts(); c.Connected || c.Dropped == 0 {
+		t.Errorf("a's counts while NATS is down: %+v", c)
 	}
 	// Back: the reconnect itself wakes (events may have been missed), and
 	// live wake-ups resume.
@@ -176,9 +185,12 @@ func TestWakeOtherNodesAndSurviveOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(100 * time.Millisecond) // drain what was queued
-	b2 := wokeB.Load()
+	b2, r2 := wokeB.Load(), bBus.Counts().Received
 	a.Publish([]eventdesk.Event{event(99999, "ticket.created")})
 	waitWake(t, &wokeB, b2, "b after the outage")
+	if c := bBus.Counts(); !c.Connected || c.Received <= r2 {
+		t.Errorf("b's counts after the outage: %+v, received before %d", c, r2)
+	}
 }
 
 func TestRelayRetriesUntilNATSIsBack(t *testing.T) {

@@ -37,6 +37,9 @@ func (m *Main) newAPI() (http.Handler, error) {
 	if err := m.addNotifyMetrics(metrics); err != nil {
 		return nil, fmt.Errorf("serve: %w", err)
 	}
+	if err := m.addBusMetrics(metrics); err != nil {
+		return nil, fmt.Errorf("serve: %w", err)
+	}
 	a, err := app.New(app.Config{
 		Store: m.store.events, Reader: m.store.readModels, Tokens: tokens,
 		Observer: metrics, Logger: m.Logger,

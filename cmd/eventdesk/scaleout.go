@@ -17,6 +17,7 @@ import (
 	"github.com/eventdesk/eventdesk"
 	"github.com/eventdesk/eventdesk/app"
 	"github.com/eventdesk/eventdesk/auth"
+	"github.com/eventdesk/eventdesk/httpapi"
 	"github.com/eventdesk/eventdesk/natsbus"
 	"github.com/eventdesk/eventdesk/postgres"
 	"github.com/eventdesk/eventdesk/subscription"
@@ -214,6 +215,19 @@ func (m *Main) addBusSubscribers(r *subscription.Runner) error {
 		Name: natsbus.RelayName, Start: subscription.FromNow,
 		Store: natsbus.RelayCheckpoints(m.store.subscribers), Projector: m.bus.Relay(),
 		BatchSize: 500,
+	})
+}
+
+// addBusMetrics puts the bus's state and counters into /metrics: whether
+// the node is connected to NATS, what it published or dropped after
+// commit, and how many announcements of other nodes woke it.
+func (m *Main) addBusMetrics(metrics *httpapi.Metrics) error {
+	if m.bus == nil {
+		return nil
+	}
+	return metrics.AddBusSource(func() httpapi.BusCounts {
+		c := m.bus.Counts()
+		return httpapi.BusCounts{Connected: c.Connected, Published: c.Published, Dropped: c.Dropped, Received: c.Received}
 	})
 }
 

@@ -469,6 +469,31 @@ func appendersCaughtUp(nodes []*node) bool {
 	return len(reported) == 2
 }
 
+// metric returns the value of an unlabelled series of a node's /metrics.
+func metric(tb testing.TB, n *node, name string) float64 {
+	tb.Helper()
+	resp, err := http.Get(n.url + "/metrics")
+	if err != nil {
+		tb.Fatalf("%s: metrics: %v", n.name, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		tb.Fatalf("%s: metrics: %v", n.name, err)
+	}
+	for line := range strings.Lines(string(body)) {
+		if rest, ok := strings.CutPrefix(line, name+" "); ok {
+			v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
+			if err != nil {
+				tb.Fatalf("%s: metric %s: %v", n.name, name, err)
+			}
+			return v
+		}
+	}
+	tb.Fatalf("%s: no metric %s", n.name, name)
+	return 0
+}
+
 // snapshot is what a node's read models show: every ticket (sorted by
 // creation) and the stats.
 func snapshot(tb testing.TB, n *node, token string, minPos int64) string {
@@ -666,6 +691,11 @@ func TestThreeNodes(t *testing.T) {
 	natsSrv.Shutdown()
 	time.Sleep(2 * time.Second)
 	during := a.count() - beforeOutage
+	for _, n := range nodes {
+		if !n.dead.Load() && metric(t, n, "eventdesk_bus_connected") != 0 {
+			t.Errorf("%s reports a bus connection while NATS is down", n.name)
+		}
+	}
 	if during == 0 {
 		t.Error("no command succeeded while NATS was down")
 	}
@@ -690,10 +720,37 @@ func TestThreeNodes(t *testing.T) {
 			survivors = append(survivors, n)
 		}
 	}
-	// Live wake-ups resumed: every surviving node reconnected to NATS.
+	// Live wake-ups resumed: every surviving node reconnected to NATS,
+	// and a command on one node reaches the others through NATS again
+	// (their count of received announcements grows; polling the store
+	// does not count).
 	for _, n := range survivors {
 		if b, _ := os.ReadFile(n.log); !bytes.Contains(b, []byte("natsbus: reconnected")) {
 			t.Errorf("%s did not reconnect to NATS", n.name)
+		}
+		if metric(t, n, "eventdesk_bus_connected") != 1 {
+			t.Errorf("%s is not connected to NATS after the outage", n.name)
+		}
+	}
+	received := map[string]float64{}
+	for _, n := range survivors[1:] {
+		received[n.name] = metric(t, n, "eventdesk_bus_received_total")
+	}
+	for i, woken := 0, false; !woken; i++ {
+		if i == 100 {
+			t.Fatalf("commands on %s do not reach the other nodes through NATS after the outage", survivors[0].name)
+		}
+		var tk ticket
+		if _, _, err := call("POST", survivors[0].url+"/api/v1/tickets", token, fmt.Sprintf(`{"title":"After the outage %d","requester":"rita"}`, i), nil, &tk); err != nil {
+			t.Fatal(err)
+		}
+		a.ack(tk.ID, tk.Version, "")
+		time.Sleep(100 * time.Millisecond)
+		woken = true
+		for _, n := range survivors[1:] {
+			if metric(t, n, "eventdesk_bus_received_total") <= received[n.name] {
+				woken = false
+			}
 		}
 	}
 	head := waitConverged(t, survivors)
