@@ -29,8 +29,10 @@ type SubscriberStatus struct {
 	// Handled counts events applied (projections) or handled (side
 	// effects) since start.
 	Handled int64 `json:"handled"`
-	// Attempts counts tries (a transaction of a batch, a handler call);
-	// Failures those that failed.
+	// Attempts counts tries of the subscriber's work (a projection
+	// batch's transaction, a side effect's handler call); Failures those
+	// that failed, and failed reads or writes of its own state
+	// (checkpoint, inbox, dead letters).
 	Attempts int64 `json:"attempts"`
 	Failures int64 `json:"failures"`
 	// DeadLetters counts the parked events of a side-effect subscriber.

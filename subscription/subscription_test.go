@@ -812,3 +812,45 @@ func TestSideEffectConcurrentBatchesKeepStreamOrderAndHandleOnce(t *testing.T) {
 		t.Fatalf("handled %d distinct events, want %d", n, head-1)
 	}
 }
+
+// TestStatusCountsHandlerAttemptsOnly: a side effect's attempts and
+// failures are its handler calls and their failures, not the runtime's
+// bookkeeping (inbox lookups, checkpoints, redrive polls), so that the
+// metrics built on them stay still while nothing happens.
+func TestStatusCountsHandlerAttemptsOnly(t *testing.T) {
+	e := newEnv(t)
+	openTicket(t, e.db, "one")
+	openTicket(t, e.db, "two")
+	rec := &recorder{fail: func(e eventdesk.Event, call int) error {
+		if e.Type == eventdesk.TypeTicketCommented && call == 1 {
+			return errors.New("first call fails")
+		}
+		return nil
+	}}
+	r := subscription.NewRunner(e.db, e.state, fastOptions())
+	if err := r.AddSideEffect(subscription.SideEffect{Name: "counted", Start: subscription.FromBeginning, Handler: rec, MaxAttempts: 3}); err != nil {
+		t.Fatal(err)
+	}
+	start(t, r)
+	eventually(t, "caught up", func() bool { return status(r, "counted").Handled == 4 })
+	// Several redrive polls (every 50ms) and idle waits later.
+	time.Sleep(300 * time.Millisecond)
+	s := status(r, "counted")
+	calls := 0
+	for _, n := range rec.callCounts() {
+		calls += n
+	}
+	if calls != 6 || s.Attempts != int64(calls) || s.Failures != 2 || s.Handled != 4 || s.DeadLetters != 0 || s.Lag != 0 {
+		t.Fatalf("status %+v after %d handler calls; want 6 attempts, 2 failures, 4 handled", s, calls)
+	}
+}
+
+func (r *recorder) callCounts() map[string]int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := map[string]int{}
+	for id, n := range r.calls {
+		out[id] = n
+	}
+	return out
+}
