@@ -21,6 +21,7 @@ import (
 	"github.com/eventdesk/eventdesk/httpapi"
 	"github.com/eventdesk/eventdesk/projection"
 	"github.com/eventdesk/eventdesk/sqlite"
+	"github.com/eventdesk/eventdesk/subscription"
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
@@ -68,9 +69,13 @@ func newEnv(tb testing.TB, opts ...func(*envOptions)) *env {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(1)
+	runner := subscription.NewRunner(db, nil, subscription.Options{})
+	if err := runner.AddProjection(subscription.Projection{Name: projection.TicketsName, Store: rm, Projector: projection.Tickets{}}); err != nil {
+		tb.Fatal(err)
+	}
 	go func() {
 		defer wg.Done()
-		project(ctx, db, rm)
+		_ = runner.Run(ctx)
 	}()
 	metrics := httpapi.NewMetrics()
 	a, err := app.New(app.Config{Store: db, Reader: rm, Tokens: tokens, Observer: metrics})
@@ -108,37 +113,6 @@ func newEnv(tb testing.TB, opts ...func(*envOptions)) *env {
 		}
 	})
 	return &env{url: ts.URL, client: ts.Client(), sessions: sessions, db: db, rm: rm, app: a, srv: srv, spec: loadSpec(tb, httpapi.OpenAPI())}
-}
-
-// project keeps the ticket read model up to date, in batches, until ctx
-// ends. (The serve command runs the subscription runtime instead.)
-func project(ctx context.Context, store eventdesk.EventStore, rm *sqlite.ReadModels) {
-	after, _, err := rm.Checkpoint(ctx, projection.TicketsName)
-	if err != nil {
-		return
-	}
-	for ctx.Err() == nil {
-		events, err := store.ReadAll(ctx, after, 500)
-		if err != nil {
-			return
-		}
-		if len(events) == 0 {
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(2 * time.Millisecond):
-			}
-			continue
-		}
-		last := events[len(events)-1].Position
-		err = rm.Project(ctx, projection.TicketsName, last, func(tx eventdesk.ProjectionTx) error {
-			return projection.Tickets{}.ApplyAll(ctx, tx, events)
-		})
-		if err != nil {
-			return
-		}
-		after = last
-	}
 }
 
 // user is who sends a request: a session cookie, or nothing.
