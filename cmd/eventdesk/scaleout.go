@@ -75,7 +75,9 @@ func (c Config) serveStoreLocation() string {
 		return loc
 	}
 	q.Set("application_name", "eventdesk "+c.nodeName())
-	u.RawQuery = q.Encode()
+	// pgx decodes the query as libpq does: %XX only, a '+' stays a '+'.
+	// Encode escapes a literal '+' as %2B, so every '+' left is a space.
+	u.RawQuery = strings.ReplaceAll(q.Encode(), "+", "%20")
 	return u.String()
 }
 

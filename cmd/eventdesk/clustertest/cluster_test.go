@@ -67,12 +67,21 @@ type node struct {
 // bus, given as --store and --bus, and waits until it serves.
 func startNode(tb testing.TB, name, dsn, bus string) *node {
 	tb.Helper()
-	return startNodeWith(tb, name, dsn, bus, false)
+	return startNodeWith(tb, name, dsn, bus, nodeOptions{})
 }
 
-// startNodeWith is startNode; with viaEnv, the store and the bus are given
-// as EVENTDESK_STORE and EVENTDESK_BUS instead of flags.
-func startNodeWith(tb testing.TB, name, dsn, bus string, viaEnv bool) *node {
+// nodeOptions vary how startNodeWith starts a node.
+type nodeOptions struct {
+	// viaEnv gives the store and the bus as EVENTDESK_STORE and
+	// EVENTDESK_BUS instead of flags.
+	viaEnv bool
+	// defaultAppName leaves application_name out of the store's URL, so
+	// that serve names its connections itself ("eventdesk <node>").
+	defaultAppName bool
+}
+
+// startNodeWith is startNode with options.
+func startNodeWith(tb testing.TB, name, dsn, bus string, o nodeOptions) *node {
 	tb.Helper()
 	n := &node{name: name, log: filepath.Join(tb.TempDir(), name+".log")}
 	logf, err := os.Create(n.log)
@@ -81,11 +90,14 @@ func startNodeWith(tb testing.TB, name, dsn, bus string, viaEnv bool) *node {
 	}
 	// The node's connections carry its name (see pg_stat_activity), so
 	// the test can tell which node holds a lease.
-	store := dsn + "&application_name=" + name
+	store := dsn
+	if !o.defaultAppName {
+		store += "&application_name=" + name
+	}
 	args := []string{"serve", "--addr", "127.0.0.1:0", "--node", name,
 		"--demo-login=false", "--log-format", "json", "--shutdown-timeout", "2s"}
 	env := testenv.CleanEnv()
-	if viaEnv {
+	if o.viaEnv {
 		env = append(env, "EVENTDESK_STORE="+store)
 		if bus != "" {
 			env = append(env, "EVENTDESK_BUS="+bus)
@@ -605,7 +617,7 @@ func TestThreeNodes(t *testing.T) {
 		startNode(t, "node1", dsn, natsSrv.URL()),
 		startNode(t, "node2", dsn, natsSrv.URL()),
 		// The third is configured through EVENTDESK_STORE / EVENTDESK_BUS.
-		startNodeWith(t, "node3", dsn, natsSrv.URL(), true),
+		startNodeWith(t, "node3", dsn, natsSrv.URL(), nodeOptions{viaEnv: true}),
 	}
 	// A login on one node is valid on the others (shared session key) —
 	// here, the same token works everywhere.

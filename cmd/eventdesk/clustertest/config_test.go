@@ -56,6 +56,17 @@ func TestScaleOutConfiguration(t *testing.T) {
 		t.Fatalf("--store did not win over EVENTDESK_STORE:\n%s", list)
 	}
 
+	// serve names its PostgreSQL connections after the node, so that
+	// pg_stat_activity tells who holds which lease.
+	startNodeWith(t, "edk-7", dsn, "", nodeOptions{defaultAppName: true})
+	var holder string
+	for deadline := time.Now().Add(20 * time.Second); holder == "" && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		holder = leases(t, dsn)["tickets"]
+	}
+	if holder != "eventdesk edk-7" {
+		t.Errorf("the tickets lease is held by %q, want the node's name \"eventdesk edk-7\"", holder)
+	}
+
 	for _, c := range []struct {
 		name string
 		env  []string
