@@ -453,40 +453,6 @@ func drain(batch []eventdesk.Event, events <-chan item, size int) ([]eventdesk.E
 	return batch, nil
 }
 
-// Under load a projection lingers before its transaction: a batch of at
-// least lingerFrom events says that events arrive faster than
-// transactions commit, and a transaction costs about the same for one
-// event as for dozens (its commit writes one page per b-tree touched), so
-// waiting up to lingerFor for more halves the commits for a millisecond
-// of lag. A trickle (the usual case) never waits.
-const (
-	lingerFrom = 8
-	lingerFor  = time.Millisecond
-)
-
-// linger adds to batch, up to size events, what arrives within lingerFor.
-func linger(ctx context.Context, batch []eventdesk.Event, events <-chan item, size int) ([]eventdesk.Event, error) {
-	t := time.NewTimer(lingerFor)
-	defer t.Stop()
-	for len(batch) < size {
-		select {
-		case it, ok := <-events:
-			if !ok {
-				return batch, nil
-			}
-			if it.err != nil {
-				return batch, it.err
-			}
-			batch = append(batch, it.e)
-		case <-t.C:
-			return batch, nil
-		case <-ctx.Done():
-			return batch, nil
-		}
-	}
-	return batch, nil
-}
-
 // follow subscribes from after on a goroutine and delivers events on a
 // buffered channel, so that the subscriber can take whatever has arrived
 // as one batch. The channel closes after an error or when ctx ends.
@@ -578,9 +544,6 @@ func (r *Runner) runProjection(ctx context.Context, s *sub) error {
 			batch = append(batch, it.e)
 		}
 		batch, endErr = drain(batch, events, p.BatchSize)
-		if endErr == nil && len(batch) >= lingerFrom && len(batch) < p.BatchSize {
-			batch, endErr = linger(ctx, batch, events, p.BatchSize)
-		}
 		last := batch[len(batch)-1].Position
 		err := r.work(ctx, s, fmt.Sprintf("project events %d..%d", batch[0].Position, last), func() error {
 			return p.Store.Project(ctx, p.Name, last, func(tx eventdesk.ProjectionTx) error {
