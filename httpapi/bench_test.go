@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -23,10 +24,18 @@ import (
 // benchClients is the number of concurrent keep-alive clients.
 const benchClients = 64
 
+// benchNetHTTP makes load drive the server with net/http's client.
+var benchNetHTTP = flag.Bool("bench.nethttp", false, "drive the HTTP benchmarks with net/http's client instead of the minimal one (rawClient)")
+
 // load sends n requests from benchClients goroutines, each with its own
 // keep-alive connection, and reports requests/s and latency percentiles.
+// Building each request is part of the measured loop.
 func load(b *testing.B, n int, newReq func(i int) *http.Request, want int) {
 	b.Helper()
+	if !*benchNetHTTP {
+		loadRaw(b, n, newReq, want)
+		return
+	}
 	tr := &http.Transport{MaxIdleConnsPerHost: benchClients, MaxConnsPerHost: benchClients, DisableCompression: true,
 		DialContext: (&net.Dialer{KeepAlive: time.Minute}).DialContext}
 	defer tr.CloseIdleConnections()
@@ -64,6 +73,55 @@ func load(b *testing.B, n int, newReq func(i int) *http.Request, want int) {
 				}
 			}
 		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	b.StopTimer()
+	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(n), "cpu-µs/req")
+	if f := failed.Load(); f > 0 {
+		b.Fatalf("%d of %d requests failed, first: %v", f, n, firstErr.Load())
+	}
+	report(b, n, elapsed, lat)
+}
+
+// loadRaw is load with rawClient.
+func loadRaw(b *testing.B, n int, newReq func(i int) *http.Request, want int) {
+	b.Helper()
+	addr := newReq(0).URL.Host
+	lat := make([]time.Duration, n)
+	var next atomic.Int64
+	var failed atomic.Int64
+	var firstErr atomic.Value
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	start := time.Now()
+	cpu0 := cpuTime()
+	for range benchClients {
+		wg.Go(func() {
+			c := &rawClient{addr: addr}
+			defer c.close()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				t0 := time.Now()
+				req, err := wire(newReq(i))
+				var status int
+				if err == nil {
+					status, err = c.do(req)
+				}
+				lat[i] = time.Since(t0)
+				switch {
+				case err != nil:
+					failed.Add(1)
+					firstErr.CompareAndSwap(nil, err.Error())
+				case status != want:
+					failed.Add(1)
+					firstErr.CompareAndSwap(nil, fmt.Sprintf("status %d, want %d", status, want))
+				}
+			}
+		})
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
