@@ -274,14 +274,19 @@ func (m *Main) sideEffects(n *notifications) ([]subscription.SideEffect, error) 
 	if err != nil {
 		return nil, err
 	}
+	// Events of different tickets are handled side by side (those of one
+	// ticket stay in order), Concurrency at a time: the scorer's and the
+	// policy's commands then share the event store's group commit, and
+	// the outcomes of a batch are recorded in one write. Mail and Slack
+	// stay gentle with the servers they talk to.
 	var out []subscription.SideEffect
-	if cfg.Sentiment {
-		out = append(out, subscription.SideEffect{Name: sentiment.ScorerName, Start: subscription.FromBeginning, Types: sentiment.ScoredTypes, Handler: scorer})
+	if cfg.Sentiment { // off, its checkpoint stays where it was
+		out = append(out, subscription.SideEffect{Name: sentiment.ScorerName, Start: subscription.FromBeginning, Types: sentiment.ScoredTypes, Handler: scorer, Concurrency: 64})
 	}
-	out = append(out, []subscription.SideEffect{
-		{Name: sentiment.EscalationName, Start: subscription.FromNow, Types: sentiment.EscalationTypes, Handler: escalation},
-		{Name: webhook.EnqueuerName, Start: subscription.FromNow, Types: webhook.EventTypes, Handler: enqueuer},
-	}...)
+	out = append(out,
+		subscription.SideEffect{Name: sentiment.EscalationName, Start: subscription.FromNow, Types: sentiment.EscalationTypes, Handler: escalation, Concurrency: 16},
+		subscription.SideEffect{Name: webhook.EnqueuerName, Start: subscription.FromNow, Types: webhook.EventTypes, Handler: enqueuer, Concurrency: 16},
+	)
 	if cfg.SMTPURL != "" {
 		smtpCfg, _ := parseSMTPURL(cfg.SMTPURL)
 		addresses, _ := email.ParseAddressMap(cfg.EmailAddresses)
@@ -292,29 +297,17 @@ func (m *Main) sideEffects(n *notifications) ([]subscription.SideEffect, error) 
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, subscription.SideEffect{Name: email.Name, Start: subscription.FromNow, Types: email.Types, Handler: mailer})
+		out = append(out, subscription.SideEffect{Name: email.Name, Start: subscription.FromNow, Types: email.Types, Handler: mailer, Concurrency: 4})
 	}
 	if cfg.SlackWebhookURL != "" {
 		poster, err := slack.New(slack.Config{WebhookURL: cfg.SlackWebhookURL, BaseURL: cfg.PublicURL, Events: m.store.events, Logger: m.Logger})
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, subscription.SideEffect{Name: slack.Name, Start: subscription.FromNow, Types: slack.Types, Handler: poster})
+		out = append(out, subscription.SideEffect{Name: slack.Name, Start: subscription.FromNow, Types: slack.Types, Handler: poster, Concurrency: 4})
 	}
 	for i := range out {
 		out[i].MaxAttempts = cfg.SideEffectAttempts
-		// Events of different tickets are handled side by side (those of
-		// one ticket stay in order): the scorer's and the policy's
-		// commands then share the event store's group commit, and the
-		// outcomes of a batch are recorded in one write. Mail and Slack
-		// stay gentle with the servers they talk to.
-		out[i].Concurrency = 4
-		switch out[i].Name {
-		case sentiment.ScorerName:
-			out[i].Concurrency = 64
-		case sentiment.EscalationName, webhook.EnqueuerName:
-			out[i].Concurrency = 16
-		}
 	}
 	return out, nil
 }
