@@ -321,6 +321,26 @@ func TestDeadLettersCLI(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || !strings.Contains(body, `"subscriber":"webhook:`+hookID+`"`) {
 		t.Fatalf("API dead letters: %d %s", resp.StatusCode, body)
 	}
+	// The endpoint's delivery log over HTTP: status, attempts, the last
+	// answer and its latency.
+	resp, body = api(t, s, admin, "GET", "/api/v1/webhooks/"+hookID+"/deliveries", "")
+	var log struct {
+		Items []struct {
+			EventType      string  `json:"eventType"`
+			Status         string  `json:"status"`
+			Attempts       int     `json:"attempts"`
+			LastStatusCode *int    `json:"lastStatusCode"`
+			LastLatencyMs  float64 `json:"lastLatencyMs"`
+			LastError      *string `json:"lastError"`
+		} `json:"items"`
+	}
+	if resp.StatusCode != http.StatusOK || json.Unmarshal([]byte(body), &log) != nil || len(log.Items) != 1 {
+		t.Fatalf("deliveries: %d %s", resp.StatusCode, body)
+	}
+	if d := log.Items[0]; d.EventType != "ticket.created" || d.Status != "dead" || d.Attempts != 3 || d.LastStatusCode == nil ||
+		*d.LastStatusCode != http.StatusServiceUnavailable || d.LastLatencyMs <= 0 || d.LastError == nil || !strings.Contains(*d.LastError, "503") {
+		t.Errorf("delivery log: %s", body)
+	}
 	_, metrics := get(t, s.url+"/metrics")
 	if !strings.Contains(metrics, `eventdesk_webhook_dead_deliveries{endpoint="`+hookID+`"} 1`) {
 		t.Errorf("metrics do not count the dead delivery:\n%s", grepLines(metrics, "webhook"))
