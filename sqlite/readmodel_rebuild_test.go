@@ -332,3 +332,78 @@ func TestRebuildOnline(t *testing.T) {
 	mu.Unlock()
 	rmCheck(t, db, rm, all)
 }
+
+// TestRebuildWriterFailureLeavesReadModels makes the bulk load's row
+// writer fail in the middle of a rebuild (a full disk would): the rebuild
+// reports the error instead of hanging or swapping in a partial file, the
+// read models and the dashboard in place stay as they were, nothing of
+// the attempt is left behind, and the next rebuild succeeds.
+func TestRebuildWriterFailureLeavesReadModels(t *testing.T) {
+	dir := t.TempDir()
+	db, err := sqlite.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx := rmCtx(t)
+	ids := rmHistory(t, db, 200)
+	if err := sqlite.RebuildReadModels(ctx, dir, db, nil); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := db.Head(ctx)
+	more := rmHistory(t, db, 200) // not in the read models until a rebuild succeeds
+	head, _ := db.Head(ctx)
+
+	defer sqlite.SetRebuildBatchForTest(64, 128)()
+	diskFull := fmt.Errorf("database or disk is full (injected)")
+	var failedAt int64
+	restore := sqlite.FailRebuildWritesForTest(func(position int64) error {
+		if position > head/2 {
+			failedAt = position
+			return diskFull
+		}
+		return nil
+	})
+	done := make(chan error, 1)
+	go func() { done <- sqlite.RebuildReadModels(ctx, dir, db, nil) }()
+	select {
+	case err = <-done:
+	case <-time.After(time.Minute):
+		t.Fatal("the rebuild hangs after its row writer failed")
+	}
+	restore()
+	if err == nil || !strings.Contains(err.Error(), diskFull.Error()) {
+		t.Fatalf("rebuild with a failing writer: %v, want the writer's error", err)
+	}
+	if failedAt == 0 {
+		t.Fatal("the injected failure never happened: the test proves nothing")
+	}
+	for _, leftover := range []string{"readmodels.db.rebuild", "readmodels.db.rebuild-wal", "dashboard.db.rebuild"} {
+		if _, err := os.Stat(filepath.Join(dir, leftover)); !os.IsNotExist(err) {
+			t.Errorf("%s was left behind: %v", leftover, err)
+		}
+	}
+	rm, err := sqlite.OpenReadModels(dir, sqlite.ReadModelsOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pos, _ := rm.Position(ctx); pos != before {
+		t.Fatalf("after the failed rebuild the read models are at %d, want the old %d", pos, before)
+	}
+	if _, err := rm.Ticket(ctx, more[0]); eventdesk.ErrorCode(err) != eventdesk.ENotFound {
+		t.Fatalf("a ticket of the failed rebuild is in the read models: %v", err)
+	}
+	if err := rm.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := sqlite.RebuildReadModels(ctx, dir, db, nil); err != nil {
+		t.Fatalf("the rebuild after a failed one: %v", err)
+	}
+	rm, err = sqlite.OpenReadModels(dir, sqlite.ReadModelsOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rm.Close()
+	rmCheck(t, db, rm, append(ids, more...))
+}

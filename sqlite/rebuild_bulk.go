@@ -354,6 +354,11 @@ func (w *bulkWriter) close() {
 	}
 }
 
+// failBulkWrite, set by tests only, fails the write of the batch ending
+// at a position: the way to the row writer's failure path without a
+// broken disk.
+var failBulkWrite func(position int64) error
+
 // write writes one batch in one transaction.
 func (w *bulkWriter) write(b *bulkBatch) error {
 	ctx := context.Background()
@@ -361,6 +366,9 @@ func (w *bulkWriter) write(b *bulkBatch) error {
 		return err
 	}
 	err := w.writeRows(ctx, b)
+	if err == nil && failBulkWrite != nil {
+		err = failBulkWrite(b.position)
+	}
 	if err == nil {
 		_, err = w.ck.ExecContext(ctx, projection.TicketsName, b.position, time.Now().UnixMicro())
 	}

@@ -17,3 +17,11 @@ func SetRebuildCacheForTest(n int) (restore func()) {
 	rebuildCacheSize = n
 	return func() { rebuildCacheSize = c }
 }
+
+// FailRebuildWritesForTest makes the bulk load's row writer fail with
+// fail's error for the batch ending at a position, until the returned
+// function restores normal writes. Not for parallel tests.
+func FailRebuildWritesForTest(fail func(position int64) error) (restore func()) {
+	failBulkWrite = fail
+	return func() { failBulkWrite = nil }
+}
