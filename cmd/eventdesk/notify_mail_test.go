@@ -253,3 +253,32 @@ func TestEmailAndSlackMetricsAndReplay(t *testing.T) {
 	}
 	s.stop(t)
 }
+
+// TestWebhookPrivateAddressesRefusedByDefault: without
+// --webhook-allow-private, registering a loopback receiver is a clear 400
+// on the url field (and the dialer would refuse it too, see the webhook
+// package); with the flag it is accepted.
+func TestWebhookPrivateAddressesRefusedByDefault(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "data")
+	admin := newToken(t, dir, "adam", "admin")
+	h := newHookReceiver(t)
+	body := `{"url":"` + h.srv.URL + `/hook"}`
+
+	s := startServe(t, dir)
+	resp, got := api(t, s, admin, "POST", "/api/v1/webhooks", body)
+	var p struct {
+		Errors map[string]string `json:"errors"`
+	}
+	if resp.StatusCode != http.StatusBadRequest || json.Unmarshal([]byte(got), &p) != nil || p.Errors["url"] == "" {
+		t.Fatalf("a loopback webhook by default: %d %s", resp.StatusCode, got)
+	}
+	s.stop(t)
+
+	s = startServeWith(t, dir, []string{"--webhook-allow-private"})
+	resp, got = api(t, s, admin, "POST", "/api/v1/webhooks", body)
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("with --webhook-allow-private: %d %s", resp.StatusCode, got)
+	}
+	s.stop(t)
+}
