@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -88,6 +89,32 @@ func TestBackoffFollowsTheScheduleWithJitter(t *testing.T) {
 		l, _ := e.state.DeadLetters(context.Background(), webhook.DeadLetterSubscriber(ep.ID))
 		return len(l) == n
 	})
+}
+
+// TestGoneDisablesAtOnce: a receiver answering 410 Gone asks for no more
+// webhooks (Standard Webhooks): its endpoint is disabled after that one
+// attempt, with the reason, and its deliveries wait instead of being
+// retried.
+func TestGoneDisablesAtOnce(t *testing.T) {
+	e := newEnv(t, webhook.DispatcherConfig{AllowPrivate: true, Schedule: repeat(time.Millisecond, 50)})
+	rc := newReceiver(t)
+	rc.setFail(func(received) int { return http.StatusGone })
+	ep := e.register(t, rc)
+	waitFor(t, "the subscriber to start", func() bool { return e.runner.Status()[0].Running })
+	e.newTicket(t)
+	waitFor(t, "the endpoint to be disabled", func() bool {
+		got, _ := e.registry.Get(context.Background(), ep.ID)
+		return got.Disabled
+	})
+	time.Sleep(100 * time.Millisecond)
+	got, _ := e.registry.Get(context.Background(), ep.ID)
+	if rc.total() != 1 || !strings.Contains(got.DisabledReason, "410") {
+		t.Fatalf("%d requests, endpoint %+v; want one request and a 410 reason", rc.total(), got)
+	}
+	log, _ := e.registry.Deliveries(context.Background(), ep.ID, 0, 10)
+	if len(log) != 1 || log[0].Status != webhook.StatusPending || log[0].Attempts != 1 || log[0].LastStatusCode != http.StatusGone {
+		t.Fatalf("delivery log %+v", log)
+	}
 }
 
 // total counts every request the receiver got.

@@ -457,9 +457,15 @@ func (d *Dispatcher) attempt(ctx context.Context, dl Delivery) {
 		return
 	}
 	d.log.Debug("webhook: attempt failed", "endpoint", ep, "event", dl.EventID, "attempt", attempts, "err", sendErr, "next", a.NextAttemptAt)
-	if failures >= d.cfg.DisableMinFailures && !failingSince.IsZero() && now.Sub(failingSince) >= d.cfg.DisableAfter {
+	gone := code == http.StatusGone
+	if gone || failures >= d.cfg.DisableMinFailures && !failingSince.IsZero() && now.Sub(failingSince) >= d.cfg.DisableAfter {
 		reason := fmt.Sprintf("disabled after %d failed attempts in a row since %s; last error: %s",
 			failures, failingSince.UTC().Format(time.RFC3339), truncateText(sendErr.Error(), 200))
+		if gone {
+			// The Standard Webhooks spec: 410 Gone is the receiver saying
+			// it wants no more; retrying for days would only annoy it.
+			reason = "disabled: the endpoint answered 410 Gone (it asks for no more deliveries)"
+		}
 		if err := d.cfg.Store.SetDisabled(record, ep.ID, true, reason, now.UTC().Truncate(time.Microsecond)); err != nil {
 			d.log.Error("webhook: disable endpoint", "endpoint", ep, "err", err)
 			return
