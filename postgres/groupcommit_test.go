@@ -26,7 +26,7 @@ func TestGroupCommit(t *testing.T) {
 		maxBatch int
 		maxTx    int64 // most transactions allowed for the 64 appends
 		minTx    int64
-	}{{maxBatch: 256, minTx: 2, maxTx: 4}, {maxBatch: 1, minTx: 64, maxTx: 64}} {
+	}{{maxBatch: 256, minTx: 2, maxTx: 6}, {maxBatch: 1, minTx: 64, maxTx: 64}} {
 		t.Run(fmt.Sprintf("MaxBatch=%d", c.maxBatch), func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
@@ -53,8 +53,10 @@ func TestGroupCommit(t *testing.T) {
 			results := make([]eventdesk.AppendResult, writers)
 			var wg sync.WaitGroup
 			errs := make(chan error, writers)
+			var started atomic.Int64
 			for i := range writers {
 				wg.Go(func() {
+					started.Add(1)
 					res, err := db.Append(ctx, fmt.Sprintf("ticket-%d", i), eventdesk.NoStream,
 						ev("ticket.created", `{}`), ev("ticket.commented", `{}`))
 					if err != nil {
@@ -68,6 +70,9 @@ func TestGroupCommit(t *testing.T) {
 						time.Sleep(time.Millisecond)
 					}
 				}
+			}
+			for started.Load() < writers && ctx.Err() == nil {
+				time.Sleep(time.Millisecond)
 			}
 			time.Sleep(300 * time.Millisecond) // let the 63 others queue
 			close(release)
