@@ -96,6 +96,11 @@ type request struct {
 type pendingEvent struct {
 	ev  eventdesk.Event
 	enc canonical // its hash input and stored metadata
+	// newHash is the event's chain hash if its stream turns out to be new
+	// (a NoStream append, versions from 1): made on the caller's
+	// goroutine, so that the writer, the store's bottleneck, hashes only
+	// appends to existing streams.
+	newHash string
 }
 
 type response struct {
@@ -156,6 +161,15 @@ func (s *EventStore) newRequest(ctx context.Context, stream string, expected eve
 			ev.Data = c.data
 		}
 		req.events[i] = pendingEvent{ev: ev, enc: c}
+	}
+	if expected == eventdesk.NoStream {
+		var prev string
+		var buf []byte
+		for i := range req.events {
+			p := &req.events[i]
+			p.newHash, buf = p.enc.hash(prev, &p.ev, int64(i+1), buf)
+			prev = p.newHash
+		}
 	}
 	if len(events) > 0 {
 		req.key = events[0].Metadata.IdempotencyKey

@@ -384,11 +384,16 @@ func (w *writer) apply(ctx context.Context, r *request, staged bool) (eventdesk.
 		return eventdesk.AppendResult{Version: h.version}, nil
 	}
 	first := w.next
+	fresh := h.version == 0 // a new stream: the caller may have hashed its events
 	for i := range r.events {
 		e := &r.events[i].ev
 		e.Version = h.version + 1
 		e.Position = w.next
-		e.Hash, w.hbuf = r.events[i].enc.hash(h.hash, e, e.Version, w.hbuf)
+		if p := &r.events[i]; fresh && p.newHash != "" {
+			e.Hash = p.newHash // the stream is new: hashed by the caller
+		} else {
+			e.Hash, w.hbuf = p.enc.hash(h.hash, e, e.Version, w.hbuf)
+		}
 		if staged {
 			w.rows = append(w.rows, stagedRow{e: e, meta: r.events[i].enc.meta})
 		} else if err := w.insert(ctx, e, r.events[i].enc.meta); err != nil {

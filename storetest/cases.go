@@ -641,7 +641,19 @@ func (s *suite) testIntegrity(t *testing.T) {
 		for i := range 6 {
 			mustAppend(t, st, fmt.Sprintf("s%d", i%2), eventdesk.AnyVersion, events(t, 1+i%3)...)
 		}
-		for _, stream := range []string{"s0", "s1"} {
+		// Streams opened with NoStream (one event, and several), also
+		// with metadata and data that JSON encoders escape or reformat,
+		// then continued.
+		odd := events(t, 3)
+		odd[1].Metadata.Actor = `"quoted" <actor> & co`
+		odd[2].Data = json.RawMessage(`{ "spaced" : "<b>" }`)
+		mustAppend(t, st, "s2", eventdesk.NoStream, odd...)
+		mustAppend(t, st, "s2", eventdesk.ExpectedVersion(3), events(t, 2)...)
+		mustAppend(t, st, "s3", eventdesk.NoStream, events(t, 1)...)
+		more := events(t, 1)
+		more[0].Metadata.Actor = odd[1].Metadata.Actor
+		mustAppend(t, st, "s3", eventdesk.AnyVersion, more...)
+		for _, stream := range []string{"s0", "s1", "s2", "s3"} {
 			prev := ""
 			for _, e := range readStream(t, st, stream) {
 				if want := eventdesk.ChainHash(prev, e); e.Hash != want {
