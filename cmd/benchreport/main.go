@@ -272,7 +272,7 @@ type goBench struct {
 
 var goBenches = []goBench{
 	{benchreport.StepAppend, "./sqlite/", "^BenchmarkAppend$", []string{"-benchtime", "3s", "-count", "3"}, []string{"-benchtime", "300x"}, 20 * time.Minute},
-	{benchreport.StepReadAll, "./sqlite/", "^BenchmarkReadAll$", []string{"-benchtime", "3x"}, nil, 10 * time.Minute},
+	{benchreport.StepReadAll, "./sqlite/", "^(BenchmarkReadAll|BenchmarkFollowers)$", []string{"-benchtime", "3x"}, nil, 10 * time.Minute},
 	{benchreport.StepReplay, "./sqlite/", "^BenchmarkReplay$", []string{"-benchtime", "2x"}, nil, 20 * time.Minute},
 	{benchreport.StepLag, "./sqlite/", "^BenchmarkProjectionLag$", []string{"-benchtime", "3000x"}, []string{"-benchtime", "300x"}, 10 * time.Minute},
 	{benchreport.StepListBench, "./sqlite/", "^BenchmarkListTickets$", []string{"-benchtime", "300x"}, nil, 20 * time.Minute},

@@ -433,6 +433,16 @@ func (w *renderer) appends() {
 		w.p("\nReading the log back (`ReadAll`, pages of 4,096, 100,000 events): %s events/s.\n", Range(ra, Num))
 		w.command(w.stepCommand(StepReadAll))
 	}
+	off := Metric(w.r.Bench[StepReadAll], w.firstName(StepReadAll, "BenchmarkFollowers/tail=false"), "cpu-µs/event")
+	on := Metric(w.r.Bench[StepReadAll], w.firstName(StepReadAll, "BenchmarkFollowers/tail=true"), "cpu-µs/event")
+	if off.Runs > 0 && on.Runs > 0 && on.Median > 0 {
+		rate := func(name string) string {
+			return Num(Metric(w.r.Bench[StepReadAll], w.firstName(StepReadAll, name), "events/s").Median)
+		}
+		w.p("\nSix followers (as serve's subscribers) reading every event through `Subscribe` while 64 writers append (`BenchmarkFollowers`, same run): "+
+			"%s CPU-µs per appended event and %s events/s when every read goes to the file, %s CPU-µs and %s events/s when reads of the newest events are answered from the tail kept in memory (%s less CPU).\n",
+			Num(off.Median), rate("BenchmarkFollowers/tail=false"), Num(on.Median), rate("BenchmarkFollowers/tail=true"), Ratio(off.Median/on.Median))
+	}
 	w.note("appends")
 }
 
