@@ -3,6 +3,7 @@ package awslambda_test
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -178,8 +179,13 @@ func TestTemplate(t *testing.T) {
 			if rt := fnProp(fn, "Runtime"); rt != "provided.al2023" {
 				t.Errorf("Runtime = %v, want provided.al2023", rt)
 			}
-			if bm := get(fn, "Metadata", "BuildMethod"); bm != "go1.x" {
-				t.Errorf("Metadata.BuildMethod = %v, want go1.x", bm)
+			// SAM's go1.x builder cannot pass -tags lambda.norpc; the
+			// Makefile does (TestTemplateBuild).
+			if bm := get(fn, "Metadata", "BuildMethod"); bm != "makefile" {
+				t.Errorf("Metadata.BuildMethod = %v, want makefile", bm)
+			}
+			if cu := fnProp(fn, "CodeUri"); cu != "../../cmd/eventdesk" {
+				t.Errorf("CodeUri = %v, want ../../cmd/eventdesk (the one binary, built by its Makefile)", cu)
 			}
 			h, _ := props(fn)["Handler"].(string)
 			if !slices.Contains(awslambda.Roles, h) {
@@ -387,4 +393,48 @@ func asList(v any) []any {
 		return x
 	}
 	return []any{v}
+}
+
+// TestTemplateBuild checks what `sam build` builds: for every function of
+// the template, cmd/eventdesk/Makefile (SAM's makefile builder runs the
+// target build-<logical id> with ARTIFACTS_DIR set, in a scratch copy of the
+// CodeUri directory) has a target that builds the one binary as the custom
+// runtime's bootstrap for linux/arm64 without cgo and with -tags
+// lambda.norpc. `make -n` prints each target's commands without running
+// them, from a directory elsewhere, as SAM's scratch directory is.
+func TestTemplateBuild(t *testing.T) {
+	tpl := loadTemplate(t)
+	mk := filepath.Join(testenv.RepoRoot(t), "cmd", "eventdesk", "Makefile")
+	if _, err := os.Stat(mk); err != nil {
+		t.Fatal(err)
+	}
+	makeBin, err := exec.LookPath("make")
+	if err != nil {
+		t.Fatalf("make is needed to check the SAM build (and by sam build itself): %v", err)
+	}
+	artifacts := t.TempDir()
+	for name := range tpl.ofType("AWS::Serverless::Function") {
+		cmd := exec.Command(makeBin, "-n", "--makefile", mk, "build-"+name, "ARTIFACTS_DIR="+artifacts)
+		cmd.Dir = t.TempDir()
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Errorf("%s: make -n build-%s: %v\n%s", name, name, err, out)
+			continue
+		}
+		build := string(out)
+		for _, want := range []string{
+			"cd \"" + testenv.RepoRoot(t) + "\"", "GOOS=linux", "GOARCH=arm64", "CGO_ENABLED=0", "go build",
+			"-tags lambda.norpc", "-trimpath", "-s -w", "-o \"" + filepath.Join(artifacts, "bootstrap") + "\"", "./cmd/eventdesk",
+		} {
+			if !strings.Contains(build, want) {
+				t.Errorf("%s: the build lacks %q:\n%s", name, want, build)
+			}
+		}
+	}
+	// Without ARTIFACTS_DIR (not run by SAM) the target refuses to run.
+	cmd := exec.Command(makeBin, "--makefile", mk, "build-ApiFunction", "ARTIFACTS_DIR=")
+	cmd.Dir = t.TempDir()
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "ARTIFACTS_DIR is not set") {
+		t.Errorf("make without ARTIFACTS_DIR: %v\n%s", err, out)
+	}
 }
