@@ -157,3 +157,30 @@ func TestAPIAdapter(t *testing.T) {
 		}
 	}
 }
+
+// TestAPIDeadlineMargin: the handler's request context ends half a second
+// before the invocation's deadline, so that a slow handler (a DynamoDB
+// call that hangs) is cut off and its answer (here a 503) still reaches
+// API Gateway, instead of Lambda killing the invocation with no answer.
+func TestAPIDeadlineMargin(t *testing.T) {
+	var seen time.Time
+	api := awslambda.NewAPI(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen, _ = r.Context().Deadline()
+		<-r.Context().Done()
+		http.Error(w, "timed out", http.StatusServiceUnavailable)
+	}), nil)
+	deadline := time.Now().Add(2 * time.Second)
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	res, err := api.Handle(ctx, events.APIGatewayV2HTTPRequest{RawPath: "/slow", RequestContext: events.APIGatewayV2HTTPRequestContext{
+		HTTP: events.APIGatewayV2HTTPRequestContextHTTPDescription{Method: "GET"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := deadline.Add(-500 * time.Millisecond); !seen.Equal(want) {
+		t.Errorf("handler's deadline %v, want the invocation's minus 500 ms (%v)", seen, want)
+	}
+	if res.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("answer %d, want the handler's 503", res.StatusCode)
+	}
+}
