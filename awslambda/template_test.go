@@ -259,13 +259,32 @@ func TestTemplate(t *testing.T) {
 			}
 		}
 	})
+	t.Run("LogRetention", func(t *testing.T) {
+		for name, lg := range tpl.ofType("AWS::Logs::LogGroup") {
+			if get(props(lg), "RetentionInDays") == nil {
+				t.Errorf("log group %s keeps logs forever (no RetentionInDays)", name)
+			}
+		}
+	})
 	t.Run("DLQAlarms", func(t *testing.T) {
 		alarmed := map[string]bool{}
-		for _, a := range tpl.ofType("AWS::CloudWatch::Alarm") {
-			dims, _ := props(a)["Dimensions"].([]any)
+		for name, a := range tpl.ofType("AWS::CloudWatch::Alarm") {
+			p := props(a)
+			dims, _ := p["Dimensions"].([]any)
 			for _, d := range dims {
-				if get(d, "Name") == "QueueName" {
-					alarmed[refName(get(d, "Value"))] = true
+				if get(d, "Name") != "QueueName" {
+					continue
+				}
+				alarmed[refName(get(d, "Value"))] = true
+				// Depth > 0: one message given up on is already worth a look.
+				th, _ := toInt(p["Threshold"])
+				if p["Namespace"] != "AWS/SQS" || p["MetricName"] != "ApproximateNumberOfMessagesVisible" ||
+					p["ComparisonOperator"] != "GreaterThanThreshold" || th != 0 {
+					t.Errorf("alarm %s: %v %v %v %v, want AWS/SQS ApproximateNumberOfMessagesVisible GreaterThanThreshold 0",
+						name, p["Namespace"], p["MetricName"], p["ComparisonOperator"], p["Threshold"])
+				}
+				if len(asList(p["AlarmActions"])) == 0 {
+					t.Errorf("alarm %s notifies no one (AlarmActions)", name)
 				}
 			}
 		}
