@@ -92,7 +92,9 @@ func TestDashboardFigures(t *testing.T) {
 	d2, d1 := today.AddDate(0, 0, -2), today.AddDate(0, 0, -1)
 	bob := as("bob", eventdesk.RoleAgent)
 	rita := as("rita", eventdesk.RoleRequester)
-	at := func(day time.Time, h, m int) { e.Clock.at(day.Add(time.Duration(h)*time.Hour + time.Duration(m)*time.Minute)) }
+	at := func(day time.Time, h, m int) {
+		e.Clock.at(day.Add(time.Duration(h)*time.Hour + time.Duration(m)*time.Minute))
+	}
 	create := func(title string) string {
 		t.Helper()
 		res, err := e.App.CreateTicket.Handle(rita, app.CreateTicket{Title: title})
