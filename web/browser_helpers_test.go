@@ -11,8 +11,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 	"github.com/eventdesk/eventdesk/internal/testenv"
 )
 
@@ -64,10 +67,50 @@ func (b *browser) tab(tb testing.TB, base, name string) *tab {
 	tb.Helper()
 	ctx, cancel := chromedp.NewContext(b.ctx, chromedp.WithNewBrowserContext())
 	tb.Cleanup(cancel)
-	if err := chromedp.Do(ctx); err != nil {
+	// Every document records what its Content-Security-Policy blocked
+	// (checked by axe and noXSS): a page whose own markup needs inline
+	// script or style would be broken in a browser, silently.
+	err := chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: cspRecorder})
+		return err
+	}))
+	if err != nil {
 		tb.Fatalf("open tab: %v", err)
 	}
 	return &tab{tb: tb, ctx: ctx, base: base, name: name}
+}
+
+// cspRecorder runs before any script of a page.
+const cspRecorder = `window.__csp = [];
+document.addEventListener("securitypolicyviolation", e => window.__csp.push(e.violatedDirective + " " + (e.blockedURI || "") + " " + (e.sample || "")));`
+
+// cspClean fails the test if the page's Content-Security-Policy blocked
+// anything on it.
+func (t *tab) cspClean(page string) {
+	t.tb.Helper()
+	if v := evaluate[[]string](t, `window.__csp || ["no recorder"]`); len(v) > 0 {
+		t.tb.Errorf("%s: the Content-Security-Policy blocked %q", page, v)
+	}
+}
+
+// tabTo presses Tab until the focused element matches sel, as a keyboard
+// user moves through a page.
+func (t *tab) tabTo(sel string) {
+	t.tb.Helper()
+	for range 80 {
+		if evaluate[bool](t, `!!document.activeElement && document.activeElement.matches(`+jsString(sel)+`)`) {
+			return
+		}
+		t.do("press Tab", chromedp.KeyEvent(kb.Tab))
+	}
+	t.tb.Fatalf("%s: 80 presses of Tab never reached %s", t.name, sel)
+}
+
+// key sends keys to the focused element and, when the keys load a page,
+// waits for it.
+func (t *tab) key(keys string) {
+	t.tb.Helper()
+	t.do("press "+keys, chromedp.KeyEvent(keys))
 }
 
 // bounded gives each step a deadline, so that a broken page fails the
@@ -230,6 +273,7 @@ func (t *tab) axe(page string) {
 	if !evaluate[bool](t, "typeof window.axe === 'object'") {
 		evaluate[chromedp.Void](t, testenv.AxeScript(t.tb))
 	}
+	t.cspClean(page)
 	res := evaluate[axeResult](t, `axe.run(document, {resultTypes: ["violations"]}).then(r => ({passes: r.passes.length, violations: r.violations.map(v => ({
 		id: v.id, impact: v.impact || "", help: v.help, nodes: v.nodes.slice(0, 5).map(n => n.target.join(" "))}))}))`, chromedp.EvalAwaitPromise)
 	if res.Passes == 0 {

@@ -10,6 +10,7 @@ import (
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 	"github.com/eventdesk/eventdesk"
 	"github.com/eventdesk/eventdesk/app"
 	"github.com/eventdesk/eventdesk/internal/testenv"
@@ -40,6 +41,18 @@ func TestBrowser(t *testing.T) {
 		}
 		tb.screenshot("signin")
 		tb.axe("sign-in")
+		// The browser enforces the policy: a script or style put into the
+		// page (as an injection would) neither runs nor applies, and the
+		// recorder that cspClean reads sees it.
+		evaluate[chromedp.Void](tb, `(() => { const s = document.createElement("script"); s.textContent = "window.__ran = 1"; document.body.append(s);
+			const st = document.createElement("style"); st.textContent = "body { display: none }"; document.head.append(st);
+			const d = document.createElement("div"); d.setAttribute("style", "display: none"); d.id = "styled"; document.body.append(d) })()`)
+		tb.waitFor("the blocked script and styles to be reported", `window.__csp.length >= 3`)
+		if evaluate[bool](tb, `window.__ran === 1 || getComputedStyle(document.body).display === "none" || getComputedStyle(document.getElementById("styled")).display === "none"`) {
+			t.Error("an inline script or style was applied despite the Content-Security-Policy")
+		}
+		tb.open("/signin")
+		tb.cspClean("sign-in, reloaded")
 		tb.signin("alice", "agent")
 		if got := tb.text(".who"); !strings.Contains(got, "alice") || !strings.Contains(strings.ToLower(got), "agent") {
 			t.Errorf("header shows %q, want the user and role", got)
@@ -141,6 +154,57 @@ func TestBrowser(t *testing.T) {
 		if path := evaluate[string](ag, "location.pathname + location.search"); path != ticketPath {
 			t.Errorf("back to now went to %s", path)
 		}
+	})
+
+	t.Run("Keyboard", func(t *testing.T) {
+		// Sign in, open a ticket and reply with the keyboard alone; the
+		// focused element is always visibly marked.
+		k := b.tab(t, e.URL, "keyboard")
+		k.open("/signin")
+		k.tabTo("a.skip")
+		if !evaluate[bool](k, `(r => r.top >= 0 && r.bottom <= innerHeight && r.height > 0)(document.activeElement.getBoundingClientRect())`) {
+			t.Error("the skip link stays off screen when focused")
+		}
+		k.tabTo("#user")
+		k.do("type the name", chromedp.KeyEvent("kim"))
+		k.tabTo(`input[name=role]`)
+		// Arrow keys move through a radio group: requester → agent.
+		k.key(kb.ArrowDown)
+		if v := evaluate[string](k, `document.querySelector("input[name=role]:checked").value`); v != "agent" {
+			t.Fatalf("the arrow key chose %q", v)
+		}
+		k.tabTo(`form:has(input[value=demo]) button[type=submit]`)
+		focusVisible(k, "the sign-in button")
+		k.key(kb.Enter)
+		k.waitFor("the ticket list", `location.pathname === "/tickets" && document.querySelector(".who-name")`)
+		mustContain(t, evaluate[string](k, `document.querySelector(".who").textContent`), "kim", "agent")
+		// The skip link takes the keyboard past the header.
+		k.tabTo("a.skip")
+		k.key(kb.Enter)
+		if !evaluate[bool](k, `location.hash === "#main" && document.activeElement === document.getElementById("main")`) {
+			t.Error("the skip link does not move the focus to the main content")
+		}
+		k.tabTo(`main a[href="/tickets/new"]`)
+		focusVisible(k, "the New ticket link")
+		k.key(kb.Enter)
+		k.waitFor("the new ticket form", `location.pathname === "/tickets/new" && document.activeElement && document.activeElement.id === "title"`)
+		k.do("type the title", chromedp.KeyEvent("Typed without a mouse"))
+		k.tabTo("#description")
+		k.do("type the description", chromedp.KeyEvent("Only Tab and Enter."))
+		k.tabTo(`form[action="/tickets"] button[type=submit]`)
+		focusVisible(k, "the Open ticket button")
+		k.key(kb.Enter)
+		k.waitFor("the new ticket", `document.querySelector(".ticket-head h1") && document.querySelector(".ticket-head h1").innerText === "Typed without a mouse"`)
+		k.tabTo("#body")
+		focusVisible(k, "the reply field")
+		k.do("type the reply", chromedp.KeyEvent("A reply by keyboard."))
+		k.tabTo("form.reply button[type=submit]")
+		k.key(kb.Enter)
+		k.waitFor("the reply", `document.querySelector(".thread") && document.querySelector(".thread").innerText.includes("A reply by keyboard.")`)
+		// The status select, changed with the arrow keys.
+		k.tabTo("#p-status")
+		focusVisible(k, "the status select")
+		k.cspClean("keyboard pages")
 	})
 
 	t.Run("LiveUpdates", func(t *testing.T) {
@@ -431,6 +495,15 @@ func TestBrowser(t *testing.T) {
 	})
 }
 
+// focusVisible fails the test unless the focused element is drawn with a
+// visible focus ring.
+func focusVisible(t *tab, what string) {
+	t.tb.Helper()
+	if !evaluate[bool](t, `(s => s.outlineStyle !== "none" && parseFloat(s.outlineWidth) >= 2)(getComputedStyle(document.activeElement))`) {
+		t.tb.Errorf("%s: no visible focus ring on %s", t.name, what)
+	}
+}
+
 // openViaApp opens a ticket for requester through the application.
 func openViaApp(tb testing.TB, e *env, requester, title string) string {
 	tb.Helper()
@@ -449,6 +522,7 @@ func openViaApp(tb testing.TB, e *env, requester, title string) string {
 // payload (if any) is on the page as text.
 func (t *tab) noXSS(page, visible string) {
 	t.tb.Helper()
+	t.cspClean(page)
 	if got := evaluate[string](t, `String(window.__xss)`); got != "undefined" {
 		t.tb.Errorf("%s: injected script ran (window.__xss = %s)", page, got)
 	}
