@@ -319,6 +319,11 @@ func TestBrowser(t *testing.T) {
 		a.noXSS("sign-in with a hostile name", svg)
 		a.open("/signin?next=" + url.QueryEscape(`/"><script>window.__xss='next'</script>`))
 		a.noXSS("sign-in with a hostile next", "")
+		a.fill("#token", all)
+		if st := a.submit(`form:has(input[value=token]) button[type=submit]`); st != http.StatusUnauthorized {
+			t.Errorf("hostile token: status %d, want 401", st)
+		}
+		a.noXSS("sign-in with a hostile token", "")
 		a.signin("alice", "agent")
 
 		// Title, description, tags (refused: the message quotes them),
@@ -328,15 +333,19 @@ func TestBrowser(t *testing.T) {
 		a.fill("#description", all)
 		a.fill("#tags", "ok, "+strings.ReplaceAll(img, " ", ""))
 		a.fill("#assignee", attr)
+		a.fill("#requester", script)
 		if st := a.submit(`form[action="/tickets"] button[type=submit]`); st != http.StatusUnprocessableEntity {
-			t.Fatalf("hostile tags and assignee: status %d, want 422", st)
+			t.Fatalf("hostile tags, assignee and requester: status %d, want 422", st)
 		}
 		a.noXSS("new ticket with errors", all)
-		if v := evaluate[string](a, `document.getElementById("assignee").value`); v != attr {
-			t.Errorf("assignee field holds %q, want the input back", v)
+		for sel, want := range map[string]string{"#assignee": attr, "#requester": script, "#tags": "ok, " + strings.ReplaceAll(img, " ", "")} {
+			if v := evaluate[string](a, `document.querySelector(`+jsString(sel)+`).value`); v != want {
+				t.Errorf("%s holds %q, want the input back", sel, v)
+			}
 		}
 		a.fill("#tags", "ok")
 		a.fill("#assignee", "")
+		a.fill("#requester", "")
 		if st := a.submit(`form[action="/tickets"] button[type=submit]`); st != http.StatusOK {
 			t.Fatalf("hostile ticket: %d", st)
 		}
@@ -348,14 +357,52 @@ func TestBrowser(t *testing.T) {
 		a.fill("#body", all)
 		a.submit(`form.reply button[type=submit]`)
 		a.noXSS("ticket with a hostile comment", all)
+		// The assignee and tags of the ticket page (refused, shown back).
+		a.fill("#p-assignee", attr)
+		a.fill("#p-tags", img)
+		if st := a.submit(`form.props button[type=submit]`); st != http.StatusUnprocessableEntity {
+			t.Fatalf("hostile assignee and tags: status %d, want 422", st)
+		}
+		a.noXSS("ticket page with errors", "")
+		for sel, want := range map[string]string{"#p-assignee": attr, "#p-tags": img} {
+			if v := evaluate[string](a, `document.querySelector(`+jsString(sel)+`).value`); v != want {
+				t.Errorf("%s holds %q, want the input back", sel, v)
+			}
+		}
 		a.do("open edit", chromedp.Click(chromedp.CSS("details.edit summary"), chromedp.NodeVisible))
 		a.fill("#e-title", svg+" edited")
+		a.fill("#e-description", attr+" "+script)
 		a.submit(`details.edit button[type=submit]`)
 		a.noXSS("ticket with an edited title", svg+" edited")
-		// The same text in the list, the history, the time travel, the
-		// conflict page's tables and the live banner's script.
+		mustContain(t, a.text(".description .text"), attr+" "+script)
+		// Someone else renames it with a payload while alice looks: the
+		// live banner says so as text.
+		xid := strings.TrimPrefix(evaluate[string](a, "location.pathname"), "/tickets/")
+		// (No double quote: the timeline quotes titles Go-style, \".)
+		hostile := `<img src=x onerror=window.__xss='img'> by bob`
+		if _, err := e.App.UpdateTicket.Handle(as("bob", eventdesk.RoleAgent), app.UpdateTicket{ID: xid, Edit: eventdesk.EditTicket{Title: &hostile}}); err != nil {
+			t.Fatal(err)
+		}
+		a.waitFor("the live banner", `!document.getElementById("live-banner").hidden`)
+		mustContain(t, a.text("#live-banner"), "Updated by bob just now", hostile)
+		a.noXSS("live banner", hostile)
+		// alice's edit from the page she had open is stale: the conflict
+		// page shows bob's title and hers, as text.
+		a.do("open edit", chromedp.Click(chromedp.CSS("details.edit summary"), chromedp.NodeVisible))
+		a.fill("#e-title", script+" by alice")
+		if st := a.submit(`details.edit button[type=submit]`); st != http.StatusConflict {
+			t.Fatalf("stale hostile edit: status %d, want 409", st)
+		}
+		a.noXSS("conflict page", hostile)
+		mustContain(t, a.text(".changes"), svg+" edited", script+" by alice")
+		if v := evaluate[string](a, `document.getElementById("e-title").value`); v != script+" by alice" {
+			t.Errorf("the conflict form holds %q", v)
+		}
+		a.submit(`form.reapply button[type=submit]`)
+		a.noXSS("ticket after re-applying", script+" by alice")
+		// The same texts in the list, the history and the time travel.
 		a.open("/tickets?sort=-updated")
-		a.noXSS("ticket list", svg+" edited")
+		a.noXSS("ticket list", script+" by alice")
 		a.submit(`a[href^="/tickets/"].t-link`)
 		a.submit(`a[href$="/history"]`)
 		a.noXSS("history", all)
