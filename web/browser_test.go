@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -211,11 +212,18 @@ func TestBrowser(t *testing.T) {
 		id := openViaApp(t, e, "rita", "Screen stays black after docking")
 		a := b.tab(t, e.URL, "alice")
 		a.signin("alice", "agent")
-		a.open("/tickets?sort=-updated")
+		// The "Active" tab, most recently updated first.
+		const filters = "?status=new&status=open&status=pending&sort=-updated"
+		a.open("/tickets" + filters)
 		a.waitFor("the ticket in the list", `document.querySelector('tr[data-id="`+id+`"]')`)
-		// Marks that a reload would wipe out.
+		// Marks that a reload would wipe out: a flag, the scroll position
+		// and a filter typed but not applied yet.
 		evaluate[chromedp.Void](a, `window.__noReload = true; window.scrollTo(0, 120)`)
+		a.fill("#f-tag", "half-typed")
 		scroll := evaluate[float64](a, "window.scrollY")
+		if scroll != 120 {
+			t.Fatalf("the list cannot scroll (scrollY %v): the test would prove nothing", scroll)
+		}
 
 		bob := b.tab(t, e.URL, "bob")
 		bob.signin("bob", "agent")
@@ -232,9 +240,35 @@ func TestBrowser(t *testing.T) {
 		if got := evaluate[float64](a, "window.scrollY"); got != scroll {
 			t.Errorf("scroll moved from %v to %v", scroll, got)
 		}
-		if q := evaluate[string](a, "location.search"); q != "?sort=-updated" {
+		// A ticket opened by someone else appears; one that leaves the
+		// filter (resolved) goes.
+		fresh := openViaApp(t, e, "uma", "Headset crackles")
+		a.waitFor("the new ticket in the list", `document.querySelector('tr[data-id="`+fresh+`"]')`)
+		resolved := eventdesk.StatusResolved
+		if _, err := e.App.UpdateTicket.Handle(as("bob", eventdesk.RoleAgent), app.UpdateTicket{ID: id, Edit: eventdesk.EditTicket{Status: &resolved}}); err != nil {
+			t.Fatal(err)
+		}
+		a.waitFor("the resolved ticket to leave the Active list", `!document.querySelector('tr[data-id="`+id+`"]')`)
+		if !evaluate[bool](a, "window.__noReload === true") {
+			t.Error("the list reloaded the page instead of updating in place")
+		}
+		if got := evaluate[float64](a, "window.scrollY"); got != scroll {
+			t.Errorf("scroll moved from %v to %v", scroll, got)
+		}
+		if q := evaluate[string](a, "location.search"); q != filters {
 			t.Errorf("the filters changed to %q", q)
 		}
+		if v := evaluate[string](a, `document.getElementById("f-tag").value`); v != "half-typed" {
+			t.Errorf("the filter being typed was replaced by %q", v)
+		}
+		if n := evaluate[int](a, `document.querySelectorAll('#ticket-rows .badge.st-resolved, #ticket-rows .badge.st-closed').length`); n != 0 {
+			t.Errorf("the Active list shows %d resolved or closed tickets after the updates", n)
+		}
+		// The status counts follow too.
+		a.waitFor("the Resolved count to match the store", `(() => { const a = [...document.querySelectorAll("#status-tabs a")].find(a => a.textContent.startsWith("Resolved")); return a && a.querySelector(".count").textContent === `+jsString(strconv.Itoa(resolvedCount(t, e)))+` })()`)
+		bob.open("/tickets/" + id)
+		bob.fill("#p-status", "open")
+		bob.submit(`form.props button[type=submit]`)
 
 		// An open ticket page tells who changed it, without reloading.
 		a.open("/tickets/" + id)
@@ -516,8 +550,17 @@ func TestBrowser(t *testing.T) {
 			t.Errorf("the ticket is %vpx wide on a 390px phone", w)
 		}
 		a.screenshotView("ticket-phone")
-		a.open("/dashboard")
-		a.screenshotView("dashboard-phone")
+		a.axe("ticket on a phone")
+		for _, p := range []struct{ path, shot string }{
+			{"/dashboard", "dashboard-phone"}, {"/tickets/new", "new-phone"}, {strings.TrimSuffix(evaluate[string](a, "location.pathname"), "/") + "/history", "history-phone"},
+		} {
+			a.open(p.path)
+			if w := evaluate[float64](a, "document.documentElement.scrollWidth"); w > 391 {
+				t.Errorf("%s is %vpx wide on a 390px phone", p.path, w)
+			}
+			a.screenshotView(p.shot)
+		}
+		a.axe("history on a phone")
 	})
 
 	t.Run("WithoutJavaScript", func(t *testing.T) {
@@ -540,6 +583,18 @@ func TestBrowser(t *testing.T) {
 		a.open("/tickets?status=resolved&sort=-updated")
 		mustContain(t, a.text("#ticket-list"), "Made without JavaScript")
 	})
+}
+
+// resolvedCount is the number of resolved tickets the read model counts
+// once it shows every event so far.
+func resolvedCount(tb testing.TB, e *env) int {
+	tb.Helper()
+	e.settle(tb)
+	st, err := e.App.Stats.Handle(as("auditor", eventdesk.RoleAuditor), app.GetStats{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return st.ByStatus[eventdesk.StatusResolved]
 }
 
 // focusVisible fails the test unless the focused element is drawn with a
