@@ -402,3 +402,76 @@ func TestSearchBox(t *testing.T) {
 		t.Errorf("search on SQLite: %d", rec.Code)
 	}
 }
+
+// TestRequesterNeverLearnsOfInternalNotes: an internal note on a
+// requester's own ticket shows nowhere for them: not on the live stream,
+// not as a stale form (their reply made before the note goes through), not
+// in the conflict page of a form made stale by a public change too.
+func TestRequesterNeverLearnsOfInternalNotes(t *testing.T) {
+	e := newEnv(t, func(o *envOptions) { o.heartbeat = 50 * time.Millisecond })
+	rita := e.client(t).signin("rita", eventdesk.RoleRequester)
+	id := rita.openTicket("Rita's monitor", "", nil)
+	e.settle(t)
+	page := rita.follow("/tickets/" + id)
+	v := formVersion(t, page.Body)
+	head := lastPosition(t, e)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", e.URL+"/live/stream?after="+strconv.FormatInt(head, 10), nil)
+	req.Header.Set("Accept", "text/event-stream")
+	resp, err := rita.http.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+
+	bob := as("bob", eventdesk.RoleAgent)
+	if _, err := e.App.AddComment.Handle(bob, app.AddComment{TicketID: id, Body: "Internal: she broke it herself", Internal: true}); err != nil {
+		t.Fatal(err)
+	}
+	// Rita's reply from the page she opened before the note is not stale
+	// for her: it goes through, with no conflict page to tell of the note.
+	r := rita.submit("/tickets/"+id, "/tickets/"+id+"/comments", url.Values{"version": {v}, "body": {"Any news?"}})
+	mustStatus(t, r, http.StatusSeeOther)
+	e.settle(t)
+	page = rita.follow("/tickets/" + id)
+	mustContain(t, page.Body, "Any news?")
+	mustNotContain(t, page.Body, "she broke it", "Internal note", "internal note")
+	v = formVersion(t, page.Body)
+
+	// A public change and another note: the conflict page lists the
+	// public change only.
+	if _, err := e.App.AddComment.Handle(bob, app.AddComment{TicketID: id, Body: "We will order a new one."}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.App.AddComment.Handle(bob, app.AddComment{TicketID: id, Body: "Internal: order it from the cheap shop, really", Internal: true}); err != nil {
+		t.Fatal(err)
+	}
+	e.settle(t)
+	closed := eventdesk.StatusClosed
+	r = rita.submit("/tickets/"+id, "/tickets/"+id, url.Values{"version": {v}, "status": {string(closed)}})
+	mustStatus(t, r, http.StatusConflict)
+	mustContain(t, r.Body, "bob commented")
+	mustNotContain(t, r.Body, "really", "internal note", "Internal note")
+
+	// The stream told rita of her own reply and bob's public one only.
+	sc := bufio.NewScanner(resp.Body)
+	var heard []string
+	for sc.Scan() {
+		if d, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+			heard = append(heard, d)
+			if len(heard) == 2 {
+				break
+			}
+		}
+	}
+	if len(heard) != 2 || !strings.Contains(heard[0], `"actor":"rita"`) || !strings.Contains(heard[1], `"summary":"bob commented"`) {
+		t.Errorf("rita heard %q, want her reply and bob's public one", heard)
+	}
+	for _, h := range heard {
+		if strings.Contains(h, "internal") || strings.Contains(h, "note") {
+			t.Errorf("rita heard of an internal note: %s", h)
+		}
+	}
+}
