@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -131,6 +132,10 @@ func BenchmarkTicketListPage(b *testing.B) {
 			ws.ServeHTTP(rec, req)
 			if rec.Code != http.StatusOK {
 				b.Fatalf("status %d", rec.Code)
+			}
+			// A page of 50 tickets, as the goal says, not an empty one.
+			if n := strings.Count(rec.Body.String(), "<tr data-id="); n != eventdesk.DefaultListLimit {
+				b.Fatalf("%s shows %d tickets, want %d", c.path, n, eventdesk.DefaultListLimit)
 			}
 			b.ReportAllocs()
 			cpu0 := cpuTime()
