@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -41,6 +42,16 @@ type Notifications struct {
 
 	mu     sync.Mutex
 	closed bool
+
+	// The endpoints as Endpoints last read them: the webhook enqueuer
+	// asks for every event, and they change rarely. epGen counts the
+	// writes to webhook_endpoints (each bumps it once committed); a list
+	// read while one happened is not kept, so that a cached answer is
+	// never older than what a query would have answered.
+	epMu     sync.Mutex
+	epGen    uint64
+	epCached []webhook.Endpoint
+	epValid  bool
 }
 
 var _ webhook.Store = (*Notifications)(nil)
@@ -105,6 +116,7 @@ func errWebhookNotFound() error { return eventdesk.Errorf(eventdesk.ENotFound, "
 
 // CreateEndpoint implements webhook.Store.
 func (n *Notifications) CreateEndpoint(ctx context.Context, e webhook.Endpoint) error {
+	defer n.endpointsChanged()
 	types, err := json.Marshal(nonNilStrings(e.EventTypes))
 	if err != nil {
 		return fmt.Errorf("sqlite: create webhook: %w", err)
@@ -165,6 +177,37 @@ func (n *Notifications) Endpoint(ctx context.Context, id string) (webhook.Endpoi
 
 // Endpoints implements webhook.Store.
 func (n *Notifications) Endpoints(ctx context.Context) ([]webhook.Endpoint, error) {
+	n.epMu.Lock()
+	if n.epValid {
+		out := slices.Clone(n.epCached)
+		n.epMu.Unlock()
+		return out, nil
+	}
+	gen := n.epGen
+	n.epMu.Unlock()
+	out, err := n.readEndpoints(ctx)
+	if err != nil {
+		return nil, err
+	}
+	n.epMu.Lock()
+	if n.epGen == gen {
+		n.epCached, n.epValid = slices.Clone(out), true
+	}
+	n.epMu.Unlock()
+	return out, nil
+}
+
+// endpointsChanged forgets the cached endpoints; every write to
+// webhook_endpoints calls it when done, committed or not.
+func (n *Notifications) endpointsChanged() {
+	n.epMu.Lock()
+	n.epGen++
+	n.epCached, n.epValid = nil, false
+	n.epMu.Unlock()
+}
+
+// readEndpoints reads every endpoint from the file.
+func (n *Notifications) readEndpoints(ctx context.Context) ([]webhook.Endpoint, error) {
 	rows, err := n.read.QueryContext(ctx, "SELECT "+endpointColumns+" FROM webhook_endpoints ORDER BY created_at, id")
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: webhooks: %w", err)
@@ -200,6 +243,7 @@ func (n *Notifications) execEndpoint(ctx context.Context, what, id, query string
 
 // SetSecrets implements webhook.Store.
 func (n *Notifications) SetSecrets(ctx context.Context, id string, secrets []webhook.Secret) error {
+	defer n.endpointsChanged()
 	b, err := json.Marshal(secrets)
 	if err != nil {
 		return fmt.Errorf("sqlite: webhook %s secrets: %w", id, err)
@@ -209,6 +253,7 @@ func (n *Notifications) SetSecrets(ctx context.Context, id string, secrets []web
 
 // SetDisabled implements webhook.Store.
 func (n *Notifications) SetDisabled(ctx context.Context, id string, disabled bool, reason string, at time.Time) error {
+	defer n.endpointsChanged()
 	if disabled {
 		return n.execEndpoint(ctx, "disable", id, "UPDATE webhook_endpoints SET disabled = 1, disabled_at = ?, disabled_reason = ? WHERE id = ?", at.UnixMicro(), reason, id)
 	}
@@ -231,6 +276,7 @@ func (n *Notifications) inTx(ctx context.Context, fn func(tx *sql.Tx) error) err
 
 // DeleteEndpoint implements webhook.Store.
 func (n *Notifications) DeleteEndpoint(ctx context.Context, id string) error {
+	defer n.endpointsChanged()
 	found := true
 	err := n.inTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, "DELETE FROM webhook_endpoints WHERE id = ?", id)
@@ -335,6 +381,7 @@ func (n *Notifications) NextDue(ctx context.Context) (time.Time, bool, error) {
 
 // RecordAttempt implements webhook.Store.
 func (n *Notifications) RecordAttempt(ctx context.Context, a webhook.Attempt) (time.Time, int, error) {
+	defer n.endpointsChanged()
 	var failingSince sql.NullInt64
 	var failures int
 	err := n.inTx(ctx, func(tx *sql.Tx) error {

@@ -22,6 +22,7 @@ func Run(t *testing.T, open func(tb testing.TB) webhook.Store) {
 	}{
 		{"Endpoints", testEndpoints},
 		{"DeleteEndpoint", testDelete},
+		{"EndpointsFollowEveryChange", testEndpointsFollow},
 		{"EnqueueIsIdempotent", testEnqueueIdempotent},
 		{"DueInOrderPerStream", testDueOrder},
 		{"DisabledEndpointsWait", testDisabled},
@@ -330,5 +331,64 @@ func testPrune(t *testing.T, s webhook.Store) {
 	left, _ := s.Deliveries(ctx(), a.ID, 0, 10)
 	if len(left) != 2 {
 		t.Fatalf("%d left, want the dead and the pending one", len(left))
+	}
+}
+
+// testEndpointsFollow reads Endpoints before and after every kind of
+// change to an endpoint: a store that caches the list must never answer
+// with one older than the change.
+func testEndpointsFollow(t *testing.T, s webhook.Store) {
+	list := func() []webhook.Endpoint {
+		t.Helper()
+		all, err := s.Endpoints(ctx())
+		must(t, err)
+		return all
+	}
+	if got := list(); len(got) != 0 {
+		t.Fatalf("a new store lists %v", got)
+	}
+	a := endpoint(t, s)
+	if got := list(); len(got) != 1 || got[0].ID != a.ID {
+		t.Fatalf("after a create: %v", got)
+	}
+	list()
+	b := endpoint(t, s, eventdesk.TypeTicketCreated)
+	if got := list(); len(got) != 2 || got[1].ID != b.ID {
+		t.Fatalf("after a second create: %v", got)
+	}
+	must(t, s.SetSecrets(ctx(), a.ID, []webhook.Secret{{Key: "whsec_rotated", CreatedAt: base}}))
+	if got := list(); len(got[0].Secrets) != 1 || got[0].Secrets[0].Key != "whsec_rotated" {
+		t.Fatalf("after a rotation: %+v", got[0].Secrets)
+	}
+	must(t, s.SetDisabled(ctx(), a.ID, true, "keeps failing", base))
+	if got := list(); !got[0].Disabled || got[0].DisabledReason != "keeps failing" {
+		t.Fatalf("after disabling: %+v", got[0])
+	}
+	must(t, s.SetDisabled(ctx(), a.ID, false, "", base))
+	if got := list(); got[0].Disabled {
+		t.Fatalf("after enabling: %+v", got[0])
+	}
+	must(t, s.Enqueue(ctx(), []webhook.Delivery{delivery(a.ID, "ticket-1", 10, base)}))
+	due, err := s.Due(ctx(), base, 10)
+	must(t, err)
+	if len(due) != 1 {
+		t.Fatalf("due: %v", due)
+	}
+	list()
+	_, _, err = s.RecordAttempt(ctx(), webhook.Attempt{Seq: due[0].Seq, EndpointID: a.ID, At: base, StatusCode: 500, Error: "answered 500",
+		Status: webhook.StatusPending, NextAttemptAt: base.Add(time.Minute)})
+	must(t, err)
+	if got := list(); got[0].ConsecutiveFailures != 1 || !got[0].FailingSince.Equal(base) {
+		t.Fatalf("after a failed attempt: %d failures since %v", got[0].ConsecutiveFailures, got[0].FailingSince)
+	}
+	// The caller owns what it gets.
+	got := list()
+	got[0].URL = "https://changed.example"
+	if again := list(); again[0].URL != a.URL {
+		t.Fatalf("a caller's change to the list leaked into the store: %q", again[0].URL)
+	}
+	must(t, s.DeleteEndpoint(ctx(), a.ID))
+	if got := list(); len(got) != 1 || got[0].ID != b.ID {
+		t.Fatalf("after a delete: %v", got)
 	}
 }
