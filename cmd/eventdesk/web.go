@@ -36,6 +36,9 @@ func (m *Main) withUI(api http.Handler, a *app.App, sessions *auth.Sessions, key
 	ui, err := web.NewServer(web.Config{
 		App: a, Sessions: sessions, Dashboard: dash, Key: key, DemoLogin: m.Config.DemoLogin, Logger: m.Logger,
 		SecureCookies: m.Config.SecureCookies, Notifications: m.notificationsApp(),
+		// The PostgreSQL read model answers free-text search; SQLite's
+		// refuses it, so its list shows no search box.
+		Search: m.store.pg != nil,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("serve: %w", err)
