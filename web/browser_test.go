@@ -134,6 +134,10 @@ func TestBrowser(t *testing.T) {
 		if st := ag.submit(`a[href$="/history"]`); st != http.StatusOK {
 			t.Fatalf("history: %d", st)
 		}
+		// Every event says who and when.
+		if n := evaluate[int](ag, `[...document.querySelectorAll(".timeline > li")].filter(li => !li.querySelector("time[datetime]") || !li.querySelector(".ev-summary").textContent.trim()).length`); n != 0 {
+			t.Errorf("%d history entries without a time or a summary", n)
+		}
 		hist := ag.text(".timeline")
 		mustContain(t, hist, "alice opened the ticket", "alice commented", "alice added an internal note", "alice changed status from open to pending", "alice changed priority from normal to high")
 		ag.screenshot("history")

@@ -1,7 +1,10 @@
 package web_test
 
 import (
+	"html"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -11,6 +14,8 @@ import (
 
 	"github.com/eventdesk/eventdesk"
 	"github.com/eventdesk/eventdesk/app"
+	"github.com/eventdesk/eventdesk/auth"
+	"github.com/eventdesk/eventdesk/web"
 )
 
 // TestEveryPostFormHasCSRFToken reads every template: each form that posts
@@ -186,4 +191,95 @@ func mustRequest(tb testing.TB, method, target string) *http.Request {
 		tb.Fatal(err)
 	}
 	return req
+}
+
+// TestEveryCookieHasSecureFlags follows a whole visit (sign-in page,
+// sign-in, a post with its one-time message, the next page, sign-out) and
+// checks every cookie the interface sets: HttpOnly and SameSite=Lax
+// always; Secure over TLS, and over plain HTTP when SecureCookies is set
+// (behind a TLS-terminating proxy).
+func TestEveryCookieHasSecureFlags(t *testing.T) {
+	e := newEnv(t)
+	key := make([]byte, 32)
+	sessions, err := auth.NewSessions(key, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxied, err := web.NewServer(web.Config{App: e.App, Sessions: sessions, Key: key, DemoLogin: true, SecureCookies: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		srv  *httptest.Server
+	}{
+		{"TLS", httptest.NewTLSServer(e.Web)},
+		{"SecureCookies behind a proxy", httptest.NewServer(proxied)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			defer tc.srv.Close()
+			var set []*http.Cookie
+			hc := tc.srv.Client()
+			hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+			// A cookie jar sends Secure cookies over https only; behind the
+			// proxy the browser is on https, so cookies are kept by hand.
+			cookies := map[string]string{}
+			do := func(method, path string, form url.Values) string {
+				t.Helper()
+				var body *strings.Reader
+				if form != nil {
+					body = strings.NewReader(form.Encode())
+				} else {
+					body = strings.NewReader("")
+				}
+				req, _ := http.NewRequest(method, tc.srv.URL+path, body)
+				if form != nil {
+					req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				}
+				for k, v := range cookies {
+					req.AddCookie(&http.Cookie{Name: k, Value: v})
+				}
+				resp, err := hc.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer resp.Body.Close()
+				for _, c := range resp.Cookies() {
+					set = append(set, c)
+					if c.MaxAge < 0 {
+						delete(cookies, c.Name)
+					} else {
+						cookies[c.Name] = c.Value
+					}
+				}
+				b, _ := io.ReadAll(resp.Body)
+				return string(b)
+			}
+			token := func(page string) string {
+				m := csrfRE.FindStringSubmatch(page)
+				if m == nil {
+					t.Fatal("no CSRF token")
+				}
+				return html.UnescapeString(m[1])
+			}
+			page := do("GET", "/signin", nil)
+			do("POST", "/signin", url.Values{"csrf": {token(page)}, "method": {"demo"}, "user": {"alice"}, "role": {"agent"}})
+			page = do("GET", "/tickets/new", nil)
+			do("POST", "/tickets", url.Values{"csrf": {token(page)}, "title": {"Cookies"}})
+			page = do("GET", "/tickets", nil)
+			do("POST", "/signout", url.Values{"csrf": {token(page)}})
+			names := map[string]bool{}
+			for _, c := range set {
+				names[c.Name] = true
+				if !c.Secure || !c.HttpOnly || c.SameSite != http.SameSiteLaxMode || c.Path != "/" {
+					t.Errorf("cookie %s: Secure %t HttpOnly %t SameSite %v Path %q", c.Name, c.Secure, c.HttpOnly, c.SameSite, c.Path)
+				}
+			}
+			for _, want := range []string{auth.CookieName, "eventdesk_pre", "eventdesk_flash"} {
+				if !names[want] {
+					t.Errorf("the visit never set cookie %s (seen %v)", want, names)
+				}
+			}
+		})
+	}
 }
