@@ -157,8 +157,9 @@ func TestTailMatchesFile(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !reflect.DeepEqual(got, tailed) {
-				t.Fatalf("ReadAll(%d) did not answer from the tail", after)
+			// Commits since tail.read may have added events (up to 37).
+			if len(got) < len(tailed) || !reflect.DeepEqual(got[:len(tailed)], tailed) {
+				t.Fatalf("ReadAll(%d) = %v, the tail held %v", after, positions(got), positions(tailed))
 			}
 			file, err := db.query(ctx, db.readAll, len(got), after, len(got))
 			if err != nil {
