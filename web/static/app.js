@@ -119,6 +119,10 @@
     var banner = document.getElementById("live-banner");
     follow(after, function (ev) {
       if (ev.ticket !== id || ev.version <= version) return;
+      // A sentiment score follows every public text a moment later and
+      // only annotates the ticket (the server applies forms over it): it
+      // would hide who really changed the ticket, so it is not announced.
+      if (ev.type === "ticket.sentiment_scored") return;
       n++;
       var msg = document.createElement("span");
       var who = document.createElement("strong");
