@@ -19,6 +19,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/eventdesk/eventdesk"
+	"github.com/eventdesk/eventdesk/app"
 )
 
 //go:embed templates/*.html
@@ -185,7 +186,8 @@ func (s *Server) basePage(r *http.Request, title, nav string) Page {
 			p.Initial = strings.ToUpper(string(c))
 			break
 		}
-		p.CanCreate = a.Role != eventdesk.RoleAuditor
+		// The application's rule, not a copy of it.
+		p.CanCreate = app.TicketCreatePermissions(a).Create
 	}
 	return p
 }
