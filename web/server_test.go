@@ -475,3 +475,53 @@ func TestRequesterNeverLearnsOfInternalNotes(t *testing.T) {
 		}
 	}
 }
+
+// TestTimeTravel: ?version=N and ?at=<time> render the ticket as it was
+// (read-only, with links to the neighbouring versions); a requester's
+// view of the past keeps internal notes out too.
+func TestTimeTravel(t *testing.T) {
+	e := newEnv(t)
+	start := time.Now().UTC().Add(-3 * time.Hour).Truncate(time.Minute)
+	e.Clock.at(start)
+	res, err := e.App.CreateTicket.Handle(as("rita", eventdesk.RoleRequester), app.CreateTicket{Title: "Old title", Priority: eventdesk.PriorityLow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := res.Ticket.ID
+	bob := as("bob", eventdesk.RoleAgent)
+	e.Clock.at(start.Add(time.Hour))
+	if _, err := e.App.AddComment.Handle(bob, app.AddComment{TicketID: id, Body: "Note to self: check the warranty", Internal: true}); err != nil {
+		t.Fatal(err)
+	}
+	e.Clock.at(start.Add(2 * time.Hour))
+	title, urgent := "New title", eventdesk.PriorityUrgent
+	if _, err := e.App.UpdateTicket.Handle(bob, app.UpdateTicket{ID: id, Edit: eventdesk.EditTicket{Title: &title, Priority: &urgent}}); err != nil {
+		t.Fatal(err)
+	}
+	e.Clock.reset()
+	e.settle(t)
+	agent := e.client(t).signin("alice", eventdesk.RoleAgent)
+	now := agent.get("/tickets/" + id)
+	mustStatus(t, now, http.StatusOK)
+	mustContain(t, now.Body, "New title", "Urgent")
+	mustNotContain(t, now.Body, "Time travel:")
+
+	at := start.Add(90 * time.Minute).Format(time.RFC3339)
+	r := agent.get("/tickets/" + id + "?at=" + url.QueryEscape(at))
+	mustStatus(t, r, http.StatusOK)
+	mustContain(t, r.Body, "Time travel:", "version 2 of 4", "<h1>Old title</h1>", "Low", "check the warranty",
+		`href="/tickets/`+id+`?version=1"`, `href="/tickets/`+id+`?version=3"`)
+	mustNotContain(t, r.Body, "New title", `action="/tickets/`+id+`"`, `action="/tickets/`+id+`/comments"`)
+	r = agent.get("/tickets/" + id + "?version=1")
+	mustContain(t, r.Body, "version 1 of 4", "<h1>Old title</h1>")
+	mustNotContain(t, r.Body, "warranty", "« Earlier")
+	// Before the ticket existed there is nothing to show.
+	mustStatus(t, agent.get("/tickets/"+id+"?at="+url.QueryEscape(start.Add(-time.Hour).Format(time.RFC3339))), http.StatusNotFound)
+	mustStatus(t, agent.get("/tickets/"+id+"?at=yesterday"), http.StatusBadRequest)
+
+	rita := e.client(t).signin("rita", eventdesk.RoleRequester)
+	r = rita.get("/tickets/" + id + "?at=" + url.QueryEscape(at))
+	mustStatus(t, r, http.StatusOK)
+	mustContain(t, r.Body, "<h1>Old title</h1>")
+	mustNotContain(t, r.Body, "warranty", "Internal note")
+}
