@@ -283,3 +283,30 @@ func TestEveryCookieHasSecureFlags(t *testing.T) {
 		})
 	}
 }
+
+// TestNoTrustedTemplateTypes: the package never marks a string as safe
+// HTML, JavaScript, CSS or URL, so html/template escapes every text.
+func TestNoTrustedTemplateTypes(t *testing.T) {
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	trusted := regexp.MustCompile(`template\.(HTML|HTMLAttr|JS|JSStr|CSS|URL|Srcset)\b`)
+	checked := 0
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checked++
+		if m := trusted.Find(b); m != nil {
+			t.Errorf("%s uses %s: a text would skip escaping", f, m)
+		}
+	}
+	if checked < 5 {
+		t.Fatalf("checked only %d files", checked)
+	}
+}

@@ -525,3 +525,46 @@ func TestTimeTravel(t *testing.T) {
 	mustContain(t, r.Body, "<h1>Old title</h1>")
 	mustNotContain(t, r.Body, "warranty", "Internal note")
 }
+
+// TestLiveStreamResumes: a browser that reconnects with Last-Event-ID
+// (EventSource does by itself) gets the events after that one, none lost
+// and none twice.
+func TestLiveStreamResumes(t *testing.T) {
+	e := newEnv(t, func(o *envOptions) { o.heartbeat = 50 * time.Millisecond })
+	alice := e.client(t).signin("alice", eventdesk.RoleAgent)
+	var titles []string
+	for i := range 4 {
+		titles = append(titles, "Resume "+strconv.Itoa(i))
+		alice.openTicket(titles[i], "", nil)
+	}
+	read := func(lastID string, n int) []string {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, "GET", e.URL+"/live/stream?after=0", nil)
+		req.Header.Set("Accept", "text/event-stream")
+		if lastID != "" {
+			req.Header.Set("Last-Event-ID", lastID)
+		}
+		resp, err := alice.http.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var ids []string
+		sc := bufio.NewScanner(resp.Body)
+		for len(ids) < n && sc.Scan() {
+			if id, ok := strings.CutPrefix(sc.Text(), "id: "); ok {
+				ids = append(ids, id)
+			}
+		}
+		return ids
+	}
+	all := read("", 4)
+	if len(all) != 4 {
+		t.Fatalf("from the start: ids %v", all)
+	}
+	if got := read(all[1], 2); strings.Join(got, ",") != strings.Join(all[2:], ",") {
+		t.Errorf("resumed after %s: ids %v, want %v", all[1], got, all[2:])
+	}
+}
