@@ -121,6 +121,23 @@ func (s *SubscriberState) Checkpoint(ctx context.Context, name string) (int64, b
 const saveSubscriberCheckpoint = `INSERT INTO subscriber_checkpoints (name, position, updated_at) VALUES (?, ?, ?)
 	ON CONFLICT (name) DO UPDATE SET position = max(position, excluded.position), updated_at = excluded.updated_at`
 
+// saveHandledCheckpoint is saveSubscriberCheckpoint for a write that
+// also puts events into the inbox, up to position handled_to.
+const saveHandledCheckpoint = `INSERT INTO subscriber_checkpoints (name, position, updated_at, handled_to) VALUES (?, ?, ?, ?)
+	ON CONFLICT (name) DO UPDATE SET position = max(position, excluded.position), updated_at = excluded.updated_at,
+	handled_to = max(handled_to, excluded.handled_to)`
+
+// InboxBound implements subscription.InboxBound: no event after the
+// returned position is in name's inbox.
+func (s *SubscriberState) InboxBound(ctx context.Context, name string) (int64, error) {
+	var to int64
+	err := s.read.QueryRowContext(ctx, "SELECT handled_to FROM subscriber_checkpoints WHERE name = ?", name).Scan(&to)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("sqlite: subscriber %s: inbox bound: %w", name, err)
+	}
+	return to, nil
+}
+
 // SaveCheckpoint implements eventdesk.SubscriberStore.
 func (s *SubscriberState) SaveCheckpoint(ctx context.Context, name string, position int64) error {
 	if _, err := s.write.ExecContext(ctx, saveSubscriberCheckpoint, name, position, time.Now().UnixMicro()); err != nil {
@@ -163,7 +180,7 @@ func (s *SubscriberState) MarkHandled(ctx context.Context, name string, e eventd
 			name, e.ID, e.Position, now.UnixMicro()); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, saveSubscriberCheckpoint, name, e.Position, now.UnixMicro()); err != nil {
+		if _, err := tx.ExecContext(ctx, saveHandledCheckpoint, name, e.Position, now.UnixMicro(), e.Position); err != nil {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, "DELETE FROM dead_letters WHERE subscriber = ? AND event_id = ?", name, e.ID)
@@ -201,6 +218,7 @@ func (s *SubscriberState) MarkHandledBatch(ctx context.Context, name string, eve
 			return err
 		}
 		defer del.Close()
+		var to int64
 		for _, e := range events {
 			if _, err := ins.ExecContext(ctx, name, e.ID, e.Position, now.UnixMicro()); err != nil {
 				return err
@@ -208,8 +226,9 @@ func (s *SubscriberState) MarkHandledBatch(ctx context.Context, name string, eve
 			if _, err := del.ExecContext(ctx, name, e.ID); err != nil {
 				return err
 			}
+			to = max(to, e.Position)
 		}
-		_, err = tx.ExecContext(ctx, saveSubscriberCheckpoint, name, checkpoint, now.UnixMicro())
+		_, err = tx.ExecContext(ctx, saveHandledCheckpoint, name, checkpoint, now.UnixMicro(), to)
 		return err
 	})
 	if err != nil {

@@ -23,6 +23,18 @@ func (r *Runner) runSideEffect(ctx context.Context, s *sub) error {
 	if err != nil {
 		return unlessDone(ctx, err)
 	}
+	// Holding the lease, this runner is the only one to put events in the
+	// inbox, and it follows each event once: above the store's bound an
+	// event cannot be there (-1: no bound known, read the inbox each time).
+	bound := int64(-1)
+	if ib, ok := r.state.(InboxBound); ok {
+		if err := r.retry(ctx, s, "read inbox bound", func() (err error) {
+			bound, err = ib.InboxBound(ctx, se.Name)
+			return err
+		}); err != nil {
+			return unlessDone(ctx, err)
+		}
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	events := r.follow(ctx, pos, max(256, 2*se.BatchSize))
@@ -71,7 +83,7 @@ func (r *Runner) runSideEffect(ctx context.Context, s *sub) error {
 			batch = append(batch[:0], it.e)
 			var endErr error
 			batch, endErr = drain(batch, events, se.BatchSize)
-			cp, written, err := r.handleBatch(ctx, s, batch)
+			cp, written, err := r.handleBatch(ctx, s, batch, bound)
 			skipped = max(skipped, cp)
 			saved = max(saved, written)
 			if err != nil {
@@ -112,7 +124,7 @@ type outcome struct {
 // It returns the position up to which the batch is resolved (the
 // subscriber may skip up to there), the checkpoint it wrote (0 if none),
 // and an error only when ctx ended before the batch was resolved.
-func (r *Runner) handleBatch(ctx context.Context, s *sub, batch []eventdesk.Event) (resolved, written int64, err error) {
+func (r *Runner) handleBatch(ctx context.Context, s *sub, batch []eventdesk.Event, bound int64) (resolved, written int64, err error) {
 	se := s.side
 	out := make([]outcome, len(batch))
 	var streams []string
@@ -137,7 +149,7 @@ func (r *Runner) handleBatch(ctx context.Context, s *sub, batch []eventdesk.Even
 						if ctx.Err() != nil {
 							break
 						}
-						out[i] = r.try(ctx, s, batch[i])
+						out[i] = r.try(ctx, s, batch[i], bound)
 					}
 				}
 			})
@@ -205,15 +217,18 @@ func (r *Runner) handleBatch(ctx context.Context, s *sub, batch []eventdesk.Even
 	return resolved, written, nil
 }
 
-// try handles e unless the inbox has it, with up to MaxAttempts attempts.
-func (r *Runner) try(ctx context.Context, s *sub, e eventdesk.Event) outcome {
+// try handles e unless the inbox has it, with up to MaxAttempts attempts;
+// an event after bound (≥ 0) is known not to be in the inbox.
+func (r *Runner) try(ctx context.Context, s *sub, e eventdesk.Event, bound int64) outcome {
 	se := s.side
 	var done bool
-	if err := r.retry(ctx, s, "read inbox", func() (err error) {
-		done, err = r.state.Handled(ctx, se.Name, e.ID)
-		return err
-	}); err != nil {
-		return outcome{}
+	if bound < 0 || e.Position <= bound {
+		if err := r.retry(ctx, s, "read inbox", func() (err error) {
+			done, err = r.state.Handled(ctx, se.Name, e.ID)
+			return err
+		}); err != nil {
+			return outcome{}
+		}
 	}
 	if done {
 		return outcome{state: passed}

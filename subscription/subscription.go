@@ -132,6 +132,16 @@ type BatchMarker interface {
 	MarkHandledBatch(ctx context.Context, name string, events []eventdesk.Event, checkpoint int64) error
 }
 
+// InboxBound is implemented by a SubscriberStore that knows a position
+// above which a subscriber's inbox holds nothing. The runner then reads
+// the inbox only for the events up to it (those a crash may have left
+// handled above the checkpoint) instead of for every event it follows.
+type InboxBound interface {
+	// InboxBound returns a position such that no event after it is in
+	// name's inbox.
+	InboxBound(ctx context.Context, name string) (int64, error)
+}
+
 // Lease gives a subscriber to one node of several. The runner acquires it
 // before running the subscriber, and stops the subscriber when the lease
 // is lost.

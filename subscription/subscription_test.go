@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -853,4 +854,57 @@ func (r *recorder) callCounts() map[string]int {
 		out[id] = n
 	}
 	return out
+}
+
+// TestSideEffectSkipsWhatTheInboxHasAboveTheCheckpoint starts a
+// subscriber where a crash left it: events handled (in the inbox) above
+// its checkpoint, interleaved with events not handled. On restart it
+// handles exactly the others, once each; the inbox is read only up to the
+// store's bound, beyond which nothing can be in it.
+func TestSideEffectSkipsWhatTheInboxHasAboveTheCheckpoint(t *testing.T) {
+	e := newEnv(t)
+	for range 5 {
+		openTicket(t, e.db, "t") // positions 1..10
+	}
+	ctx := ctxFor(t)
+	evs, err := e.db.ReadAll(ctx, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.state.SaveCheckpoint(ctx, "mailer", 0); err != nil {
+		t.Fatal(err)
+	}
+	// Handled before the crash: 5 and 7 (concurrently, in other streams
+	// than 4 and 6), with the checkpoint left at 3.
+	if err := e.state.MarkHandledBatch(ctx, "mailer", []eventdesk.Event{evs[0], evs[1], evs[2], evs[4], evs[6]}, 3); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := e.state.InboxBound(ctx, "mailer"); err != nil || b != 7 {
+		t.Fatalf("InboxBound = %d, %v; want 7", b, err)
+	}
+	if b, err := e.state.InboxBound(ctx, "nobody"); err != nil || b != 0 {
+		t.Fatalf("InboxBound of an unknown subscriber = %d, %v; want 0", b, err)
+	}
+	rec := &recorder{}
+	r := subscription.NewRunner(e.db, e.state, fastOptions())
+	if err := r.AddSideEffect(subscription.SideEffect{Name: "mailer", Start: subscription.FromBeginning, Handler: rec, Concurrency: 4}); err != nil {
+		t.Fatal(err)
+	}
+	start(t, r)
+	eventually(t, "caught up", func() bool { return status(r, "mailer").Checkpoint == 10 })
+	comment(t, e.db, evs[0].Stream[len(eventdesk.StreamPrefix):]) // 11: live, after the bound
+	eventually(t, "the live event handled", func() bool { return status(r, "mailer").Checkpoint == 11 })
+	var got []int64
+	rec.mu.Lock()
+	for _, ev := range rec.handled {
+		got = append(got, ev.Position)
+	}
+	rec.mu.Unlock()
+	slices.Sort(got)
+	if want := []int64{4, 6, 8, 9, 10, 11}; !slices.Equal(got, want) {
+		t.Fatalf("handled positions %v, want %v", got, want)
+	}
+	if b, _ := e.state.InboxBound(ctx, "mailer"); b != 11 {
+		t.Fatalf("InboxBound after handling 11 = %d", b)
+	}
 }
