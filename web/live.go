@@ -31,6 +31,10 @@ type liveEvent struct {
 // event's id is its position, so a reconnecting browser resumes with
 // Last-Event-ID and misses nothing.
 func (s *Server) liveStream(w http.ResponseWriter, r *http.Request) {
+	if s.noLive {
+		s.renderError(w, r, eventdesk.Errorf(eventdesk.ENotImplemented, "live updates are turned off on this server: reload the page to see changes"))
+		return
+	}
 	after, err := strconv.ParseInt(r.URL.Query().Get("after"), 10, 64)
 	if err != nil || after < 0 {
 		s.renderError(w, r, eventdesk.FieldError("after", "must be a position ≥ 0"))

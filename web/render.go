@@ -165,6 +165,8 @@ type Page struct {
 	// "ticket" ("" for none); LiveAfter is the position to follow from.
 	Live      string
 	LiveAfter int64
+	// LiveOff is set when the server has live updates turned off.
+	LiveOff   bool
 	RequestID string
 }
 
@@ -179,7 +181,7 @@ func (s *Server) when(t time.Time) when { return when{T: t, Ago: ago(s.now(), t)
 
 func (s *Server) basePage(r *http.Request, title, nav string) Page {
 	a, ok := eventdesk.ActorFromContext(r.Context())
-	p := Page{Title: title, Nav: nav, User: a, SignedIn: ok, CSRF: s.csrfToken(r), RequestID: requestID(r.Context())}
+	p := Page{Title: title, Nav: nav, User: a, SignedIn: ok, CSRF: s.csrfToken(r), RequestID: requestID(r.Context()), LiveOff: s.noLive}
 	if ok {
 		p.Staff, p.SeesAll = a.Role.IsStaff(), a.Role.SeesAll()
 		for _, c := range a.Name {

@@ -70,6 +70,10 @@ type Config struct {
 	// Secure cookies.
 	SecureCookies bool
 	Logger        *slog.Logger
+	// NoLive turns live updates off: pages do not follow the changefeed
+	// and /live/stream answers 501. Set it where a long-lived response
+	// cannot pass (API Gateway in front of Lambda).
+	NoLive bool
 	// Heartbeat of live streams (0: DefaultHeartbeat).
 	Heartbeat time.Duration
 	// Now is the clock for relative times ("5 minutes ago"); nil: time.Now.
@@ -88,6 +92,7 @@ type Server struct {
 	demo          bool
 	search        bool
 	secure        bool
+	noLive        bool
 	log           *slog.Logger
 	heartbeat     time.Duration
 	now           func() time.Time
@@ -117,7 +122,7 @@ func NewServer(c Config) (*Server, error) {
 	m.Write([]byte("eventdesk web csrf v1"))
 	s := &Server{
 		app: c.App, sessions: c.Sessions, dashboard: c.Dashboard, notifications: c.Notifications, csrfKey: m.Sum(nil),
-		demo: c.DemoLogin, search: c.Search, secure: c.SecureCookies, log: c.Logger, heartbeat: c.Heartbeat, now: c.Now,
+		demo: c.DemoLogin, search: c.Search, secure: c.SecureCookies, noLive: c.NoLive, log: c.Logger, heartbeat: c.Heartbeat, now: c.Now,
 		authn: &auth.Authenticator{Sessions: c.Sessions},
 		mux:   http.NewServeMux(),
 	}

@@ -568,3 +568,41 @@ func TestLiveStreamResumes(t *testing.T) {
 		t.Errorf("resumed after %s: ids %v, want %v", all[1], got, all[2:])
 	}
 }
+
+// TestNoLive: with live updates off (Lambda behind API Gateway), pages
+// carry nothing for the script to follow and the stream says it is off.
+func TestNoLive(t *testing.T) {
+	e := newEnv(t)
+	key := make([]byte, 32)
+	sessions, _ := auth.NewSessions(key, 0)
+	ws, err := web.NewServer(web.Config{App: e.App, Sessions: sessions, Key: key, NoLive: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.App.CreateTicket.Handle(as("alice", eventdesk.RoleAgent), app.CreateTicket{Title: "Still"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.settle(t)
+	cookie := &http.Cookie{Name: auth.CookieName, Value: sessions.Encode(eventdesk.Actor{Name: "alice", Role: eventdesk.RoleAgent})}
+	for _, path := range []string{"/tickets", "/tickets/" + res.Ticket.ID} {
+		req := httpRequest("GET", path, nil)
+		req.AddCookie(cookie)
+		rec := newRecorder()
+		ws.ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK || strings.Contains(rec.Body.String(), "data-live") {
+			t.Errorf("%s with live updates off: %d, data-live present: %t", path, rec.Code, strings.Contains(rec.Body.String(), "data-live"))
+		}
+	}
+	req := httpRequest("GET", "/live/stream?after=0", nil)
+	req.AddCookie(cookie)
+	rec := newRecorder()
+	ws.ServeHTTP(rec, req)
+	if rec.Code != http.StatusNotImplemented {
+		t.Errorf("stream with live updates off: %d, want 501", rec.Code)
+	}
+	// On by default.
+	c := e.client(t).signin("alice", eventdesk.RoleAgent)
+	mustContain(t, c.get("/tickets").Body, `data-live="list"`)
+	mustContain(t, c.follow("/tickets/"+res.Ticket.ID).Body, `data-live="ticket"`)
+}

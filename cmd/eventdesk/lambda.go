@@ -141,7 +141,7 @@ func lambdaHandler(ctx context.Context, role string, getenv func(string) string,
 			}
 			ui, err := web.NewServer(web.Config{
 				App: a, Sessions: sessions, Key: []byte(getenv(envSessionKey)), SecureCookies: true, Dashboard: dash,
-				DemoLogin: demo, Logger: logger,
+				DemoLogin: demo, Logger: logger, NoLive: true,
 			})
 			if err != nil {
 				return nil, fmt.Errorf("lambda api: %w", err)
