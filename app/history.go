@@ -21,7 +21,9 @@ func Summarize(e eventdesk.Event) string {
 	}
 	switch v := p.(type) {
 	case eventdesk.TicketCreated:
-		s := fmt.Sprintf("%s opened the ticket %q", who, v.Title)
+		// Titles are one line without control characters: quoted as
+		// typed, not Go-escaped (a \" would show in the timeline).
+		s := fmt.Sprintf("%s opened the ticket \"%s\"", who, v.Title)
 		if v.Requester != who {
 			s += " for " + v.Requester
 		}
@@ -30,7 +32,7 @@ func Summarize(e eventdesk.Event) string {
 		}
 		return s
 	case eventdesk.TitleChanged:
-		return fmt.Sprintf("%s changed the title from %q to %q", who, v.From, v.To)
+		return fmt.Sprintf("%s changed the title from \"%s\" to \"%s\"", who, v.From, v.To)
 	case eventdesk.DescriptionChanged:
 		return who + " edited the description"
 	case eventdesk.PriorityChanged:

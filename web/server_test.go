@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"bufio"
+	"html"
 	"context"
 	"crypto/rand"
 	"net/http"
@@ -605,4 +606,26 @@ func TestNoLive(t *testing.T) {
 	c := e.client(t).signin("alice", eventdesk.RoleAgent)
 	mustContain(t, c.get("/tickets").Body, `data-live="list"`)
 	mustContain(t, c.follow("/tickets/"+res.Ticket.ID).Body, `data-live="ticket"`)
+}
+
+// TestHistoryIsReadable: the timeline tells each event in words, with who
+// and when, and shows titles as they were typed (quotes and all).
+func TestHistoryIsReadable(t *testing.T) {
+	e := newEnv(t)
+	alice := e.client(t).signin("alice", eventdesk.RoleAgent)
+	id := alice.openTicket(`Printer "HP 4" on C:\floor`, "", nil)
+	e.settle(t)
+	page := alice.follow("/tickets/" + id)
+	mustStatus(t, alice.submit("/tickets/"+id, "/tickets/"+id, url.Values{"version": {formVersion(t, page.Body)}, "title": {`Printer "HP 5"`}, "status": {"pending"}}), http.StatusSeeOther)
+	e.settle(t)
+	r := alice.get("/tickets/" + id + "/history")
+	mustStatus(t, r, http.StatusOK)
+	text := html.UnescapeString(r.Body)
+	mustContain(t, text, `alice opened the ticket "Printer "HP 4" on C:\floor"`,
+		`alice changed the title from "Printer "HP 4" on C:\floor" to "Printer "HP 5""`,
+		"alice changed status from new to pending")
+	mustNotContain(t, text, `\"`)
+	if n, times := strings.Count(r.Body, `<li class="event`), strings.Count(r.Body, `<time datetime=`); n != 3 || times < n {
+		t.Errorf("%d entries with %d times", n, times)
+	}
 }
