@@ -2,9 +2,9 @@ package web_test
 
 import (
 	"bufio"
-	"html"
 	"context"
 	"crypto/rand"
+	"html"
 	"net/http"
 	"net/url"
 	"strconv"
