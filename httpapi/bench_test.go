@@ -32,62 +32,37 @@ var benchNetHTTP = flag.Bool("bench.nethttp", false, "drive the HTTP benchmarks 
 // Building each request is part of the measured loop.
 func load(b *testing.B, n int, newReq func(i int) *http.Request, want int) {
 	b.Helper()
-	if !*benchNetHTTP {
-		loadRaw(b, n, newReq, want)
-		return
-	}
-	tr := &http.Transport{MaxIdleConnsPerHost: benchClients, MaxConnsPerHost: benchClients, DisableCompression: true,
-		DialContext: (&net.Dialer{KeepAlive: time.Minute}).DialContext}
-	defer tr.CloseIdleConnections()
-	client := &http.Client{Transport: tr}
-	lat := make([]time.Duration, n)
-	var next atomic.Int64
-	var failed atomic.Int64
-	var firstErr atomic.Value
-	var wg sync.WaitGroup
-	b.ResetTimer()
-	start := time.Now()
-	cpu0 := cpuTime()
-	for range benchClients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= n {
-					return
-				}
-				t0 := time.Now()
-				resp, err := client.Do(newReq(i))
+	// newClient returns one client's round trip: the response's status.
+	var newClient func() (do func(*http.Request) (int, error), done func())
+	if *benchNetHTTP {
+		tr := &http.Transport{MaxIdleConnsPerHost: benchClients, MaxConnsPerHost: benchClients, DisableCompression: true,
+			DialContext: (&net.Dialer{KeepAlive: time.Minute}).DialContext}
+		defer tr.CloseIdleConnections()
+		client := &http.Client{Transport: tr}
+		newClient = func() (func(*http.Request) (int, error), func()) {
+			return func(r *http.Request) (int, error) {
+				resp, err := client.Do(r)
 				if err != nil {
-					failed.Add(1)
-					firstErr.CompareAndSwap(nil, err.Error())
-					continue
+					return 0, err
 				}
 				_, _ = io.Copy(io.Discard, resp.Body)
 				resp.Body.Close()
-				lat[i] = time.Since(t0)
-				if resp.StatusCode != want {
-					failed.Add(1)
-					firstErr.CompareAndSwap(nil, resp.Status)
+				return resp.StatusCode, nil
+			}, func() {}
+		}
+	} else {
+		addr := newReq(0).URL.Host
+		newClient = func() (func(*http.Request) (int, error), func()) {
+			c := &rawClient{addr: addr}
+			return func(r *http.Request) (int, error) {
+				req, err := wire(r)
+				if err != nil {
+					return 0, err
 				}
-			}
-		}()
+				return c.do(req)
+			}, c.close
+		}
 	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	b.StopTimer()
-	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(n), "cpu-µs/req")
-	if f := failed.Load(); f > 0 {
-		b.Fatalf("%d of %d requests failed, first: %v", f, n, firstErr.Load())
-	}
-	report(b, n, elapsed, lat)
-}
-
-// loadRaw is load with rawClient.
-func loadRaw(b *testing.B, n int, newReq func(i int) *http.Request, want int) {
-	b.Helper()
-	addr := newReq(0).URL.Host
 	lat := make([]time.Duration, n)
 	var next atomic.Int64
 	var failed atomic.Int64
@@ -98,19 +73,15 @@ func loadRaw(b *testing.B, n int, newReq func(i int) *http.Request, want int) {
 	cpu0 := cpuTime()
 	for range benchClients {
 		wg.Go(func() {
-			c := &rawClient{addr: addr}
-			defer c.close()
+			do, done := newClient()
+			defer done()
 			for {
 				i := int(next.Add(1)) - 1
 				if i >= n {
 					return
 				}
 				t0 := time.Now()
-				req, err := wire(newReq(i))
-				var status int
-				if err == nil {
-					status, err = c.do(req)
-				}
+				status, err := do(newReq(i))
 				lat[i] = time.Since(t0)
 				switch {
 				case err != nil:

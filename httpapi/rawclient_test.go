@@ -8,7 +8,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
+	"strings"
+	"testing"
 )
 
 // rawClient is the load generator's HTTP/1.1 client: one keep-alive
@@ -87,6 +90,8 @@ func readResponse(br *bufio.Reader) (status int, keep bool, err error) {
 		}
 	}
 	switch {
+	case status == http.StatusNoContent || status == http.StatusNotModified || status < 200:
+		return status, keep, nil // no body, whatever the headers say
 	case chunked:
 		for {
 			if line, err = br.ReadSlice('\n'); err != nil {
@@ -154,4 +159,46 @@ func wire(r *http.Request) ([]byte, error) {
 	}
 	b = append(b, "\r\n"...)
 	return append(b, body...), nil
+}
+
+// TestRawClient holds the load generator's client to what a server
+// sends: a body with a length, a chunked body (one too big for the
+// server's buffer, with no length set), an empty body, and a connection
+// the server closes; each response is read to its end, so that the next
+// request on the connection gets its own answer.
+func TestRawClient(t *testing.T) {
+	big := strings.Repeat("x", 64<<10)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/length":
+			w.Header().Set("Content-Length", "5")
+			_, _ = io.WriteString(w, "hello")
+		case "/chunked":
+			w.WriteHeader(http.StatusAccepted)
+			_, _ = io.WriteString(w, big)
+		case "/empty":
+			w.WriteHeader(http.StatusNoContent)
+		case "/close":
+			w.Header().Set("Connection", "close")
+			w.WriteHeader(http.StatusTeapot)
+		}
+	}))
+	defer srv.Close()
+	c := &rawClient{addr: srv.Listener.Addr().String()}
+	defer c.close()
+	for _, step := range []struct {
+		path string
+		want int
+	}{{"/length", 200}, {"/chunked", 202}, {"/empty", 204}, {"/chunked", 202}, {"/close", 418}, {"/length", 200}} {
+		r, _ := http.NewRequest("POST", srv.URL+step.path, strings.NewReader(`{"a":1}`))
+		r.Header.Set("Content-Type", "application/json")
+		req, err := wire(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		status, err := c.do(req)
+		if err != nil || status != step.want {
+			t.Fatalf("%s: status %d, %v; want %d", step.path, status, err, step.want)
+		}
+	}
 }
