@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/mail"
@@ -21,9 +20,10 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
-	smtpd "github.com/emersion/go-smtp"
 
 	"github.com/eventdesk/eventdesk/awslambda"
+
+	"github.com/eventdesk/eventdesk/internal/smtptest"
 )
 
 // receiver is a webhook endpoint: it checks every request's Standard
@@ -85,65 +85,30 @@ func (r *receiver) snapshot() (attempts, ok, bad []string) {
 	return slices.Clone(r.attempts), slices.Clone(r.ok), slices.Clone(r.bad)
 }
 
-// mailbox is a real SMTP server (go-smtp, as package email's tests use)
-// keeping the messages it receives.
+// mailbox receives the roles' e-mail: a real SMTP server (smtptest).
 type mailbox struct {
-	addr string
-	mu   sync.Mutex
-	msgs []*mail.Message
-	to   [][]string
-}
-
-type mailSession struct {
-	box *mailbox
-	to  []string
-}
-
-func (s *mailSession) Reset()        { s.to = nil }
-func (s *mailSession) Logout() error { return nil }
-func (s *mailSession) Mail(string, *smtpd.MailOptions) error {
-	return nil
-}
-func (s *mailSession) Rcpt(to string, _ *smtpd.RcptOptions) error {
-	s.to = append(s.to, to)
-	return nil
-}
-func (s *mailSession) Data(r io.Reader) error {
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return err
-	}
-	m, err := mail.ReadMessage(bytes.NewReader(b))
-	if err != nil {
-		return err
-	}
-	s.box.mu.Lock()
-	s.box.msgs = append(s.box.msgs, m)
-	s.box.to = append(s.box.to, s.to)
-	s.box.mu.Unlock()
-	return nil
+	*smtptest.Server
+	tb testing.TB
 }
 
 func newMailbox(tb testing.TB) *mailbox {
 	tb.Helper()
-	box := &mailbox{}
-	srv := smtpd.NewServer(smtpd.BackendFunc(func(*smtpd.Conn) (smtpd.Session, error) { return &mailSession{box: box}, nil }))
-	srv.Domain = "localhost"
-	srv.ReadTimeout, srv.WriteTimeout = 10*time.Second, 10*time.Second
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	box.addr = ln.Addr().String()
-	go func() { _ = srv.Serve(ln) }()
-	tb.Cleanup(func() { srv.Close() })
-	return box
+	return &mailbox{Server: smtptest.Start(tb), tb: tb}
 }
 
+// received returns the messages so far, parsed, and their recipients.
 func (b *mailbox) received() ([]*mail.Message, [][]string) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return slices.Clone(b.msgs), slices.Clone(b.to)
+	var msgs []*mail.Message
+	var to [][]string
+	for _, m := range b.Messages() {
+		parsed, err := mail.ReadMessage(bytes.NewReader(m.Data))
+		if err != nil {
+			b.tb.Errorf("a message that does not parse: %v", err)
+			continue
+		}
+		msgs, to = append(msgs, parsed), append(to, m.To)
+	}
+	return msgs, to
 }
 
 // publish carries want new events from the stream through the publisher
@@ -324,7 +289,7 @@ func TestNotificationsEndToEnd(t *testing.T) {
 	t.Run("Email", func(t *testing.T) {
 		box := newMailbox(t)
 		mailEnv := maps.Clone(s.env)
-		mailEnv["EVENTDESK_SMTP_URL"] = "smtp://" + box.addr
+		mailEnv["EVENTDESK_SMTP_URL"] = "smtp://" + box.Addr
 		mailEnv["EVENTDESK_EMAIL_DOMAIN"] = "example.com"
 		mailEnv["EVENTDESK_EMAIL_FROM"] = "Helpdesk <helpdesk@example.com>"
 		mailEnv["EVENTDESK_PUBLIC_URL"] = "https://helpdesk.example.com"

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -16,62 +15,25 @@ import (
 	"testing"
 	"time"
 
-	smtpd "github.com/emersion/go-smtp"
+	"github.com/eventdesk/eventdesk/internal/smtptest"
 )
 
-// mailbox is a real SMTP server (go-smtp, no TLS, no auth: serve talks to
-// it on loopback) that keeps the recipients and bodies it receives.
-type mailbox struct {
-	addr string
-	mu   sync.Mutex
-	msgs []string // "to: body"
-}
-
-type mailSession struct {
-	box *mailbox
-	to  []string
-}
-
-func (s *mailSession) Reset()        { s.to = nil }
-func (s *mailSession) Logout() error { return nil }
-func (s *mailSession) Mail(string, *smtpd.MailOptions) error {
-	return nil
-}
-func (s *mailSession) Rcpt(to string, _ *smtpd.RcptOptions) error {
-	s.to = append(s.to, to)
-	return nil
-}
-func (s *mailSession) Data(r io.Reader) error {
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return err
-	}
-	s.box.mu.Lock()
-	s.box.msgs = append(s.box.msgs, strings.Join(s.to, ",")+": "+string(b))
-	s.box.mu.Unlock()
-	return nil
-}
+// mailbox receives serve's e-mail: a real SMTP server (smtptest, no TLS,
+// no auth: serve talks to it on loopback).
+type mailbox struct{ *smtptest.Server }
 
 func newMailbox(tb testing.TB) *mailbox {
 	tb.Helper()
-	box := &mailbox{}
-	srv := smtpd.NewServer(smtpd.BackendFunc(func(*smtpd.Conn) (smtpd.Session, error) { return &mailSession{box: box}, nil }))
-	srv.Domain = "localhost"
-	srv.ReadTimeout, srv.WriteTimeout = 10*time.Second, 10*time.Second
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	box.addr = l.Addr().String()
-	go func() { _ = srv.Serve(l) }()
-	tb.Cleanup(func() { _ = srv.Close() })
-	return box
+	return &mailbox{smtptest.Start(tb)}
 }
 
+// messages returns "recipients: message" for each message so far.
 func (b *mailbox) messages() []string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return append([]string(nil), b.msgs...)
+	var out []string
+	for _, m := range b.Messages() {
+		out = append(out, strings.Join(m.To, ",")+": "+string(m.Data))
+	}
+	return out
 }
 
 // slackReceiver is a Slack incoming webhook in the test process; down
@@ -141,7 +103,7 @@ func TestEmailAndSlackMetricsAndReplay(t *testing.T) {
 	sl := newSlackReceiver(t)
 	sl.down.Store(true)
 	env := []string{
-		"EVENTDESK_SMTP_URL=smtp://" + box.addr, "EVENTDESK_EMAIL_DOMAIN=example.com",
+		"EVENTDESK_SMTP_URL=smtp://" + box.Addr, "EVENTDESK_EMAIL_DOMAIN=example.com",
 		"EVENTDESK_SLACK_WEBHOOK_URL=" + sl.srv.URL + "/services/T0/B0/tok", "EVENTDESK_SIDE_EFFECT_ATTEMPTS=2",
 	}
 	s := startServe(t, dir, env...)
