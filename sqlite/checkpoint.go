@@ -31,9 +31,9 @@ import (
 // commits left to copy, and its next transaction restarts the WAL.
 // journal_size_limit trims a WAL that grew while a long reader held it.
 //
-// Durability is unchanged: every commit is synced (synchronous=FULL) before
-// it is acknowledged; a checkpoint syncs the WAL before copying it and the
-// database file before recording the copy.
+// Durability is unchanged: every commit of events.db is synced before it is
+// acknowledged (walsync.go); a checkpoint syncs the WAL before copying it
+// and the database file before recording the copy.
 const (
 	// passFrames is how many WAL frames (pages of 4 KiB) the writer
 	// commits between two background passes: each pass syncs the WAL and

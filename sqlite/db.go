@@ -10,9 +10,13 @@
 //	               of this package), apart so that projections never contend
 //	               with the append writer
 //
-// Every file is in WAL mode with synchronous=FULL: a commit is on disk when
-// it returns. Each file carries an application_id and a schema version
-// (PRAGMA user_version); embedded numbered migrations bring it up to date
+// Every file is in WAL mode. events.db is durable at every commit: its
+// writer commits with synchronous=NORMAL and then syncs the WAL itself
+// before anyone sees or is answered about the commit (walsync.go), which is
+// synchronous=FULL's guarantee at a lower scheduling cost. readmodels.db
+// needs no sync per commit: it is rebuilt from the events (readmodel.go).
+// Each file carries an application_id and a schema version (PRAGMA
+// user_version); embedded numbered migrations bring it up to date
 // at Open, in one transaction. A file that is not a SQLite database, is
 // damaged, belongs to another application or has a newer schema is refused
 // with a clear error and left untouched. Open checks the 100-byte header

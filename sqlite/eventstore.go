@@ -27,6 +27,7 @@ type EventStore struct {
 	w    *writer
 	ckpt *checkpointer
 	tail *tail // the last committed events, for ReadAll
+	wal  *walSync
 
 	readStream, readAll *sql.Stmt
 
@@ -60,16 +61,21 @@ func openEventStore(ctx context.Context, file string, o options) (*EventStore, e
 		_ = wdb.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", file, err)
 	}
-	if s.readStream, err = rdb.PrepareContext(ctx, "SELECT "+eventColumns+" FROM events WHERE stream = ? AND version >= ? ORDER BY version LIMIT ?"); err != nil {
+	if s.readStream, err = rdb.PrepareContext(ctx, "SELECT "+eventColumns+" FROM events WHERE stream = ? AND version >= ? AND position <= ? ORDER BY version LIMIT ?"); err != nil {
 		return fail(err)
 	}
-	if s.readAll, err = rdb.PrepareContext(ctx, "SELECT "+eventColumns+" FROM events WHERE position > ? ORDER BY position LIMIT ?"); err != nil {
+	if s.readAll, err = rdb.PrepareContext(ctx, "SELECT "+eventColumns+" FROM events WHERE position > ? AND position <= ? ORDER BY position LIMIT ?"); err != nil {
 		return fail(err)
 	}
 	if s.w, err = newWriter(ctx, wdb, o); err != nil {
 		return fail(err)
 	}
+	if s.wal, err = openWALSync(file); err != nil {
+		_ = s.w.close()
+		return fail(err)
+	}
 	if s.ckpt, err = newCheckpointer(file, o.logger); err != nil {
+		_ = s.wal.close()
 		_ = s.w.close()
 		return fail(err)
 	}
@@ -109,8 +115,8 @@ type response struct {
 }
 
 // Append writes events at the end of stream if expected matches, durably:
-// it returns after the transaction holding them has been committed with
-// synchronous=FULL. Concurrent appends share transactions (group commit):
+// it returns after the transaction holding them has been committed and
+// the WAL synced (walsync.go). Concurrent appends share transactions (group commit):
 // the writer takes every append queued while it was committing the
 // previous batch, checks each against the stream heads it caches, writes
 // all that pass in one transaction and commits once. An append that fails
@@ -217,7 +223,9 @@ func (s *EventStore) ReadStream(ctx context.Context, stream string, fromVersion 
 	if err := s.usable(ctx); err != nil {
 		return nil, fmt.Errorf("sqlite: read stream %s: %w", stream, err)
 	}
-	events, err := s.query(ctx, s.readStream, limit, stream, fromVersion, sqlLimit(limit))
+	// Bounded by the head: a commit is visible to SQLite readers a moment
+	// before its sync (walsync.go).
+	events, err := s.query(ctx, s.readStream, limit, stream, fromVersion, s.head.Load(), sqlLimit(limit))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: read stream %s: %w", stream, err)
 	}
@@ -238,7 +246,7 @@ func (s *EventStore) ReadAll(ctx context.Context, after int64, limit int) ([]eve
 		// nothing new): nothing to ask the file.
 		return nil, nil
 	}
-	events, err := s.query(ctx, s.readAll, limit, after, sqlLimit(limit))
+	events, err := s.query(ctx, s.readAll, limit, after, s.head.Load(), sqlLimit(limit))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: read all after %d: %w", after, err)
 	}
@@ -421,7 +429,7 @@ func (s *EventStore) Close() error {
 		<-s.writerDone
 		s.signal.Broadcast() // subscribers wake, read, and see ErrClosed
 		var errs []error
-		errs = append(errs, s.ckpt.close(), s.w.close(), s.readStream.Close(), s.readAll.Close(), s.rdb.Close(), s.wdb.Close())
+		errs = append(errs, s.ckpt.close(), s.w.close(), s.wal.close(), s.readStream.Close(), s.readAll.Close(), s.rdb.Close(), s.wdb.Close())
 		if err := errors.Join(errs...); err != nil {
 			s.closeErr = fmt.Errorf("sqlite: close %s: %w", s.file, err)
 		}

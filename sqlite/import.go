@@ -55,11 +55,17 @@ func (s *EventStore) importBatch(req *request) {
 		req.done <- response{err: err}
 		return
 	}
+	if s.wal.failed != nil {
+		req.done <- response{err: s.wal.failed}
+		return
+	}
 	ctx := context.Background()
 	run, err := w.importEvents(ctx, req.imports)
 	if err == nil {
 		if _, err = w.conn.ExecContext(ctx, "COMMIT"); err != nil {
 			err = fmt.Errorf("commit: %w", err)
+		} else {
+			err = s.syncWAL()
 		}
 	}
 	if err != nil {

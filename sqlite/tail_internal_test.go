@@ -161,7 +161,7 @@ func TestTailMatchesFile(t *testing.T) {
 			if len(got) < len(tailed) || !reflect.DeepEqual(got[:len(tailed)], tailed) {
 				t.Fatalf("ReadAll(%d) = %v, the tail held %v", after, positions(got), positions(tailed))
 			}
-			file, err := db.query(ctx, db.readAll, len(got), after, len(got))
+			file, err := db.query(ctx, db.readAll, len(got), after, got[len(got)-1].Position, len(got))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -85,8 +85,9 @@ func newWriter(ctx context.Context, db *sql.DB, o options) (*writer, error) {
 		conn: conn, heads: newLRU(o.streamCache), maxBatch: o.maxBatch,
 		pending: map[string]streamHead{}, keys: map[string]eventdesk.DuplicateAppendError{},
 	}
-	// Checkpoints run on the checkpointer's connection (checkpoint.go).
-	if _, err := conn.ExecContext(ctx, checkpointedWriter); err != nil {
+	// Checkpoints run on the checkpointer's connection (checkpoint.go);
+	// the writer syncs each commit itself (walsync.go).
+	if _, err := conn.ExecContext(ctx, "PRAGMA synchronous = NORMAL; "+checkpointedWriter); err != nil {
 		_ = conn.Close()
 		return nil, err
 	}
@@ -258,6 +259,12 @@ func (s *EventStore) writeBatch(batch []*request, staged bool) bool {
 		}
 		return true
 	}
+	if s.wal.failed != nil {
+		for _, r := range batch {
+			r.done <- response{err: s.wal.failed}
+		}
+		return true
+	}
 	if err := w.execRaw(ctx, w.begin, nil); err != nil {
 		return failAll(fmt.Errorf("begin: %w", err))
 	}
@@ -289,6 +296,8 @@ func (s *EventStore) writeBatch(batch []*request, staged bool) bool {
 		w.rollback()
 	} else if err := w.execRaw(ctx, w.commit, nil); err != nil {
 		return failAll(fmt.Errorf("commit: %w", err))
+	} else if err := s.syncWAL(); err != nil {
+		return failAll(err)
 	} else {
 		w.publish()
 		s.tail.add(w.committedEvents(batch))
