@@ -399,7 +399,7 @@ func (w *renderer) appends() {
 		return
 	}
 	w.command(w.stepCommand(StepAppend))
-	w.p("Each append is one `ticket.created` event opening a new stream, acknowledged once it is on disk (WAL, `synchronous=FULL`). The baseline, in the same run, is a plain `database/sql` loop committing one transaction (one fsync) per event on the same schema and pragmas. Medians of the runs, range in brackets.\n\n")
+	w.p("Each append is one `ticket.created` event opening a new stream, acknowledged once it is on disk (WAL; the writer commits a batch and fdatasyncs the WAL before answering, the durability of `synchronous=FULL`). The baseline, in the same run, is a plain `database/sql` loop committing one transaction per event with `synchronous=FULL` (one fdatasync each) on the same schema. Medians of the runs, range in brackets.\n\n")
 	base := Metric(bs, "BenchmarkAppend/baseline/tx-per-event", "events/s")
 	t := &table{head: []string{"writers", "appends/s", "appends per commit", "appends per CPU-second", "× baseline"}}
 	var xs, ys []float64
