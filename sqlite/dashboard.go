@@ -48,6 +48,8 @@ type DashboardStore struct {
 	// statements prepared on conn (guarded by mu): a catch-up from
 	// position 0 runs a few of them per event
 	stmts map[string]*sql.Stmt
+	// wb starts writing each commit's WAL frames out (writeback.go).
+	wb *walWriteback
 }
 
 // stmt returns the statement of query prepared on the writer connection.
@@ -105,6 +107,10 @@ func OpenDashboard(dir string, logger *slog.Logger) (*DashboardStore, error) {
 		// per commit: after a crash it is consistent with its checkpoint.
 		_, err = conn.ExecContext(ctx, "PRAGMA synchronous = NORMAL")
 	}
+	var wb *walWriteback
+	if err == nil {
+		wb, err = openWALWriteback(path)
+	}
 	if err != nil {
 		if conn != nil {
 			conn.Close()
@@ -113,7 +119,7 @@ func OpenDashboard(dir string, logger *slog.Logger) (*DashboardStore, error) {
 		r.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
-	return &DashboardStore{path: path, log: logger, w: w, conn: conn, r: r}, nil
+	return &DashboardStore{path: path, log: logger, w: w, conn: conn, r: r, wb: wb}, nil
 }
 
 // OpenDashboard opens the dashboard of db's data directory (see the package
@@ -140,7 +146,7 @@ func (s *DashboardStore) Close() error {
 	}
 	s.stmts = nil
 	_, cerr := s.conn.ExecContext(context.Background(), "PRAGMA wal_checkpoint(TRUNCATE)")
-	err := errors.Join(cerr, s.conn.Close(), s.w.Close(), s.r.Close())
+	err := errors.Join(cerr, s.conn.Close(), s.w.Close(), s.r.Close(), s.wb.close())
 	if err != nil {
 		return fmt.Errorf("sqlite: close %s: %w", s.path, err)
 	}
@@ -198,6 +204,7 @@ func (s *DashboardStore) Project(ctx context.Context, name string, position int6
 		}
 		return err
 	}
+	s.wb.kick()
 	return nil
 }
 

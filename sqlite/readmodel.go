@@ -127,8 +127,14 @@ func (m *ReadModels) open() error {
 	// commit synced: after a power loss it is consistent with its
 	// checkpoint, which is all a projection needs to resume. Its WAL is
 	// checkpointed in the background (checkpoint.go), not inside the
-	// projection's commits, whose latency is the projection lag.
+	// projection's commits, whose latency is the projection lag, and
+	// written back as it commits (writeback.go).
 	if _, err := w.conn.ExecContext(ctx, "PRAGMA synchronous = NORMAL; "+checkpointedWriter); err != nil {
+		read.Close()
+		w.close()
+		return fmt.Errorf("sqlite: open %s: %w", m.path, err)
+	}
+	if w.wb, err = openWALWriteback(m.path); err != nil {
 		read.Close()
 		w.close()
 		return fmt.Errorf("sqlite: open %s: %w", m.path, err)
@@ -335,6 +341,7 @@ type rmWriter struct {
 	stmts map[string]*sql.Stmt
 	cache *rmCache
 	ckpt  *checkpointer // nil for a file under rebuild
+	wb    *walWriteback // nil for a file under rebuild
 	enc   rowEncoder
 }
 
@@ -359,7 +366,8 @@ func (w *rmWriter) close() error {
 		s.Close()
 	}
 	w.stmts = nil
-	errs = append(errs, w.conn.Close(), w.db.Close())
+	errs = append(errs, w.conn.Close(), w.db.Close(), w.wb.close())
+	w.wb = nil
 	return errors.Join(errs...)
 }
 
@@ -419,6 +427,7 @@ func (w *rmWriter) project(ctx context.Context, name string, position int64, fn 
 		}
 		return err
 	}
+	w.wb.kick()
 	if w.ckpt != nil {
 		w.ckpt.committed(framesWritten(w.conn))
 	}
