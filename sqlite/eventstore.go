@@ -27,7 +27,9 @@ type EventStore struct {
 	w    *writer
 	ckpt *checkpointer
 	tail *tail // the last committed events, for ReadAll
-	wal  *walSync
+	// recent holds recently written streams, for ReadStream
+	recent *recentStreams
+	wal    *walSync
 
 	readStream, readAll *sql.Stmt
 
@@ -55,7 +57,7 @@ func openEventStore(ctx context.Context, file string, o options) (*EventStore, e
 	if err != nil {
 		return nil, err
 	}
-	s := &EventStore{file: file, opts: o, wdb: wdb, rdb: rdb, tail: newTail(tailEvents), queue: make(chan *request, 4096), writerDone: make(chan struct{})}
+	s := &EventStore{file: file, opts: o, wdb: wdb, rdb: rdb, tail: newTail(tailEvents), recent: newRecentStreams(recentStreamsBytes), queue: make(chan *request, 4096), writerDone: make(chan struct{})}
 	fail := func(err error) (*EventStore, error) {
 		_ = rdb.Close()
 		_ = wdb.Close()
@@ -222,6 +224,9 @@ func (s *EventStore) usable(ctx context.Context) error {
 func (s *EventStore) ReadStream(ctx context.Context, stream string, fromVersion int64, limit int) ([]eventdesk.Event, error) {
 	if err := s.usable(ctx); err != nil {
 		return nil, fmt.Errorf("sqlite: read stream %s: %w", stream, err)
+	}
+	if events, ok := s.recent.read(stream, fromVersion, limit); ok {
+		return events, nil
 	}
 	// Bounded by the head: a commit is visible to SQLite readers a moment
 	// before its sync (walsync.go).

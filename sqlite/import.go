@@ -76,6 +76,7 @@ func (s *EventStore) importBatch(req *request) {
 	w.run = run
 	w.publish()
 	s.tail.reset() // the tail holds only events the writer appended
+	s.recent.reset()
 	s.head.Store(w.committed - 1)
 	s.signal.Broadcast()
 	s.ckpt.committed(framesWritten(w.conn))

@@ -300,7 +300,9 @@ func (s *EventStore) writeBatch(batch []*request, staged bool) bool {
 		return failAll(err)
 	} else {
 		w.publish()
-		s.tail.add(w.committedEvents(batch))
+		evs := w.committedEvents(batch)
+		s.tail.add(evs)
+		s.recent.add(evs)
 		s.head.Store(w.committed - 1)
 		s.commits.Add(1)
 		s.appends.Add(int64(wrote))
