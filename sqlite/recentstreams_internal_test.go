@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"reflect"
 	"sync"
 	"testing"
@@ -17,11 +16,7 @@ func streamEvent(stream string, version, pos int64) *eventdesk.Event {
 }
 
 func versions(evs []eventdesk.Event) []int64 {
-	var vs []int64
-	for _, e := range evs {
-		vs = append(vs, e.Version)
-	}
-	return vs
+	return eventNumbers(evs, func(e *eventdesk.Event) int64 { return e.Version })
 }
 
 // TestRecentStreams covers what the cache holds: streams from their first
@@ -99,11 +94,7 @@ func TestRecentStreams(t *testing.T) {
 // several ranges, what ReadStream answers with what the file holds.
 func TestRecentStreamsMatchFile(t *testing.T) {
 	ctx := context.Background()
-	db, err := Open(t.TempDir(), WithLogger(slog.New(slog.DiscardHandler)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openQuietDB(t)
 	// A stream written before the cache saw it: ReadStream must not
 	// answer from a partial copy.
 	if _, err := db.Append(ctx, "old", eventdesk.NoStream, eventdesk.EventData{ID: "0195f2d4-7a1c-7000-8000-000000000000", Type: "t", Schema: 1, Data: json.RawMessage(`{}`)}); err != nil {
@@ -201,11 +192,7 @@ func BenchmarkReadRecentStream(b *testing.B) {
 		b.Run(fmt.Sprintf("recent=%v", on), func(b *testing.B) {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			db, err := Open(b.TempDir(), WithLogger(slog.New(slog.DiscardHandler)))
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer db.Close()
+			db := openQuietDB(b)
 			if !on {
 				db.recent = newRecentStreams(0)
 			}

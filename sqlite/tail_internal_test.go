@@ -18,12 +18,28 @@ func tailEvent(pos int64, data string) *eventdesk.Event {
 	return &eventdesk.Event{Position: pos, ID: fmt.Sprint("e", pos), Stream: "s", Version: pos, Type: "t", Schema: 1, Data: json.RawMessage(data)}
 }
 
-func positions(evs []eventdesk.Event) []int64 {
-	var ps []int64
-	for _, e := range evs {
-		ps = append(ps, e.Position)
+// openQuietDB opens a store in a temporary directory, logging nowhere,
+// closed when tb ends.
+func openQuietDB(tb testing.TB) *DB {
+	db, err := Open(tb.TempDir(), WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		tb.Fatal(err)
 	}
-	return ps
+	tb.Cleanup(func() { _ = db.Close() })
+	return db
+}
+
+// eventNumbers returns f of every event (nil for none).
+func eventNumbers(evs []eventdesk.Event, f func(*eventdesk.Event) int64) []int64 {
+	var ns []int64
+	for i := range evs {
+		ns = append(ns, f(&evs[i]))
+	}
+	return ns
+}
+
+func positions(evs []eventdesk.Event) []int64 {
+	return eventNumbers(evs, func(e *eventdesk.Event) int64 { return e.Position })
 }
 
 // TestTailRing covers the ring's bounds: what it holds after wrapping,
@@ -92,11 +108,7 @@ func TestTailRing(t *testing.T) {
 // same range.
 func TestTailMatchesFile(t *testing.T) {
 	ctx := context.Background()
-	db, err := Open(t.TempDir(), WithLogger(slog.New(slog.DiscardHandler)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openQuietDB(t)
 
 	const writers, appends = 8, 150
 	var wg sync.WaitGroup
@@ -192,11 +204,7 @@ func BenchmarkFollowers(b *testing.B) {
 		b.Run(fmt.Sprintf("tail=%v", on), func(b *testing.B) {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			db, err := Open(b.TempDir(), WithLogger(slog.New(slog.DiscardHandler)))
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer db.Close()
+			db := openQuietDB(b)
 			if !on {
 				db.tail = newTail(0)
 			}
